@@ -1,0 +1,503 @@
+//! Cleaning: one [`Cleaner`] per raw table, and the file-level rules they all share.
+//!
+//! Every raw row ends as exactly one [`Outcome`]: a clean row (which the database may still
+//! find to be a duplicate) or a quarantined row with a machine-readable [`Reason`].
+
+pub mod common;
+pub mod conditions;
+pub mod labs;
+pub mod lifestyle;
+pub mod rx;
+pub mod tests;
+
+use std::io::{self, BufRead};
+
+use serde_json::{Map, Value as Json};
+use xxhash_rust::xxh3::Xxh3;
+
+use crate::reader::{RawRecord, RecordDefect, RecordReader};
+use crate::table::Table;
+use crate::value::{Column, Value};
+
+/// Turns one raw row of a table into a typed clean row.
+pub trait Cleaner {
+    type Row: CleanRow;
+    const TABLE: Table;
+    /// The source columns this cleaner understands (others are kept as extras).
+    const SOURCE_COLUMNS: &'static [&'static str];
+    /// Source columns without which a file cannot be cleaned at all.
+    const REQUIRED_COLUMNS: &'static [&'static str];
+
+    /// Cleans one row whose person id is already valid. Value-level problems are recorded in
+    /// `notes` (the row is kept); an `Err` quarantines the row.
+    fn clean(&self, raw: &RawRow<'_>, notes: &mut Notes) -> Result<Self::Row, Rejection>;
+}
+
+/// The typed, table-specific part of a clean row.
+pub trait CleanRow {
+    /// Table-specific clean columns, in the order of [`CleanRow::into_values`].
+    const COLUMNS: &'static [Column];
+    fn into_values(self) -> Vec<Value>;
+}
+
+/// A quality flag on a clean row: the row was kept, but a value was nulled or repaired.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Flag {
+    PlaceholderDate,
+    InvalidDate,
+    EndBeforeStart,
+    FloatEncodedPersonId,
+    InvalidIcdCode,
+    InvalidDin,
+    InvalidRxNorm,
+    NaturalProductNumber,
+    InvalidLoinc,
+    SpecialtyPersonNameRemoved,
+    UnknownSpecialty,
+    ClassFromIngredient,
+    UnknownDrug,
+    UnknownAnalyte,
+    LoincAnalyteMismatch,
+    RangeRepaired,
+    RangeUnparsed,
+    FlagMismatch,
+    ValueUnparsed,
+}
+
+impl Flag {
+    pub const ALL: [Flag; 19] = [
+        Flag::PlaceholderDate,
+        Flag::InvalidDate,
+        Flag::EndBeforeStart,
+        Flag::FloatEncodedPersonId,
+        Flag::InvalidIcdCode,
+        Flag::InvalidDin,
+        Flag::InvalidRxNorm,
+        Flag::NaturalProductNumber,
+        Flag::InvalidLoinc,
+        Flag::SpecialtyPersonNameRemoved,
+        Flag::UnknownSpecialty,
+        Flag::ClassFromIngredient,
+        Flag::UnknownDrug,
+        Flag::UnknownAnalyte,
+        Flag::LoincAnalyteMismatch,
+        Flag::RangeRepaired,
+        Flag::RangeUnparsed,
+        Flag::FlagMismatch,
+        Flag::ValueUnparsed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Flag::PlaceholderDate => "placeholder_date",
+            Flag::InvalidDate => "invalid_date",
+            Flag::EndBeforeStart => "end_before_start",
+            Flag::FloatEncodedPersonId => "float_encoded_person_id",
+            Flag::InvalidIcdCode => "invalid_icd_code",
+            Flag::InvalidDin => "invalid_din",
+            Flag::InvalidRxNorm => "invalid_rx_norm",
+            Flag::NaturalProductNumber => "natural_product_number",
+            Flag::InvalidLoinc => "invalid_loinc",
+            Flag::SpecialtyPersonNameRemoved => "specialty_person_name_removed",
+            Flag::UnknownSpecialty => "unknown_specialty",
+            Flag::ClassFromIngredient => "class_from_ingredient",
+            Flag::UnknownDrug => "unknown_drug",
+            Flag::UnknownAnalyte => "unknown_analyte",
+            Flag::LoincAnalyteMismatch => "loinc_analyte_mismatch",
+            Flag::RangeRepaired => "range_repaired",
+            Flag::RangeUnparsed => "range_unparsed",
+            Flag::FlagMismatch => "flag_mismatch",
+            Flag::ValueUnparsed => "value_unparsed",
+        }
+    }
+}
+
+/// Why a raw row was quarantined instead of loaded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Reason {
+    TooFewFields,
+    TooManyFields,
+    InvalidUtf8,
+    LineTooLong,
+    MissingPersonId,
+    InvalidPersonId,
+    MissingRequiredValue,
+    InvalidId,
+    /// Assigned by the database: the row's natural key is already loaded with other content.
+    ConflictingId,
+}
+
+impl Reason {
+    pub const ALL: [Reason; 9] = [
+        Reason::TooFewFields,
+        Reason::TooManyFields,
+        Reason::InvalidUtf8,
+        Reason::LineTooLong,
+        Reason::MissingPersonId,
+        Reason::InvalidPersonId,
+        Reason::MissingRequiredValue,
+        Reason::InvalidId,
+        Reason::ConflictingId,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::TooFewFields => "too_few_fields",
+            Reason::TooManyFields => "too_many_fields",
+            Reason::InvalidUtf8 => "invalid_utf8",
+            Reason::LineTooLong => "line_too_long",
+            Reason::MissingPersonId => "missing_person_id",
+            Reason::InvalidPersonId => "invalid_person_id",
+            Reason::MissingRequiredValue => "missing_required_value",
+            Reason::InvalidId => "invalid_id",
+            Reason::ConflictingId => "conflicting_id",
+        }
+    }
+}
+
+/// A row-level rejection: the reason and which column caused it (never the value itself).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    pub reason: Reason,
+    pub column: Option<&'static str>,
+}
+
+impl Rejection {
+    pub fn new(reason: Reason, column: &'static str) -> Self {
+        Rejection {
+            reason,
+            column: Some(column),
+        }
+    }
+}
+
+/// Quality notes collected while cleaning one row.
+#[derive(Debug, Default)]
+pub struct Notes {
+    pub flags: Vec<Flag>,
+    /// Source text of values that were nulled or repaired, by source column.
+    pub raw_values: Vec<(&'static str, String)>,
+}
+
+impl Notes {
+    pub fn flag(&mut self, flag: Flag) {
+        if !self.flags.contains(&flag) {
+            self.flags.push(flag);
+        }
+    }
+
+    /// Flags the row and keeps the source text of a value that was nulled or repaired.
+    pub fn keep_raw(&mut self, flag: Flag, column: &'static str, raw: &str) {
+        self.flag(flag);
+        if !self.raw_values.iter().any(|(c, _)| *c == column) {
+            self.raw_values.push((column, raw.to_owned()));
+        }
+    }
+}
+
+/// A file can't be cleaned at all (as opposed to a row that is quarantined).
+#[derive(Debug, thiserror::Error)]
+pub enum FileError {
+    #[error("the file is empty (no header line)")]
+    Empty,
+    #[error("header line {line} is not valid UTF-8")]
+    HeaderNotUtf8 { line: u64 },
+    #[error("missing required column(s) {missing:?} for table {table}")]
+    MissingColumns {
+        table: Table,
+        missing: Vec<&'static str>,
+    },
+    #[error("column {column:?} appears more than once in the header")]
+    DuplicateColumn { column: String },
+    #[error("header has an empty column name at position {position}")]
+    EmptyColumnName { position: usize },
+    #[error(transparent)]
+    Io(#[from] io::Error),
+}
+
+/// Where each known column sits in this file, and which columns are extra.
+#[derive(Debug)]
+pub struct Header {
+    positions: Vec<Option<usize>>,
+    extras: Vec<(String, usize)>,
+    width: usize,
+}
+
+/// Header names are matched ignoring case and surrounding spaces.
+pub fn normalize_column_name(name: &str) -> String {
+    name.trim().to_ascii_lowercase()
+}
+
+impl Header {
+    pub fn resolve(
+        table: Table,
+        names: &[String],
+        known: &'static [&'static str],
+        required: &'static [&'static str],
+    ) -> Result<Header, FileError> {
+        let normalized: Vec<String> = names.iter().map(|n| normalize_column_name(n)).collect();
+        for (i, name) in normalized.iter().enumerate() {
+            if name.is_empty() {
+                return Err(FileError::EmptyColumnName { position: i + 1 });
+            }
+            if normalized[..i].contains(name) {
+                return Err(FileError::DuplicateColumn {
+                    column: name.clone(),
+                });
+            }
+        }
+        let positions: Vec<Option<usize>> = known
+            .iter()
+            .map(|k| normalized.iter().position(|n| n == k))
+            .collect();
+        let missing: Vec<&'static str> = required
+            .iter()
+            .copied()
+            .filter(|r| !normalized.iter().any(|n| n == r))
+            .collect();
+        if !missing.is_empty() {
+            return Err(FileError::MissingColumns { table, missing });
+        }
+        let mut extras: Vec<(String, usize)> = normalized
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| !known.contains(&n.as_str()))
+            .map(|(i, n)| (n.clone(), i))
+            .collect();
+        extras.sort();
+        Ok(Header {
+            positions,
+            extras,
+            width: names.len(),
+        })
+    }
+}
+
+/// One raw row's fields by source column name: trimmed, empty -> `None`.
+pub struct RawRow<'a> {
+    known: &'static [&'static str],
+    values: Vec<Option<&'a str>>,
+    extras: Vec<(&'a str, Option<&'a str>)>,
+}
+
+impl<'a> RawRow<'a> {
+    fn new(header: &'a Header, known: &'static [&'static str], fields: &'a [String]) -> Self {
+        let pick = |i: usize| Some(fields[i].trim()).filter(|s| !s.is_empty());
+        RawRow {
+            known,
+            values: header.positions.iter().map(|p| p.and_then(pick)).collect(),
+            extras: header
+                .extras
+                .iter()
+                .map(|(name, i)| (name.as_str(), pick(*i)))
+                .collect(),
+        }
+    }
+
+    /// The trimmed value of a source column; `None` when empty or absent from the file.
+    ///
+    /// # Panics
+    /// If `column` is not one of the cleaner's `SOURCE_COLUMNS` (a programming error).
+    pub fn get(&self, column: &str) -> Option<&'a str> {
+        let index = self
+            .known
+            .iter()
+            .position(|k| *k == column)
+            .unwrap_or_else(|| panic!("{column} is not a source column"));
+        self.values[index]
+    }
+
+    /// Content hash of the trimmed row, independent of column order: identical rows have
+    /// identical hashes, so the database can drop exact duplicates by key.
+    pub fn content_hash(&self) -> [u8; 16] {
+        let mut hasher = Xxh3::new();
+        let mut feed = |name: &str, value: Option<&str>| {
+            hasher.update(&(name.len() as u64).to_le_bytes());
+            hasher.update(name.as_bytes());
+            match value {
+                None => hasher.update(&[0]),
+                Some(v) => {
+                    hasher.update(&[1]);
+                    hasher.update(&(v.len() as u64).to_le_bytes());
+                    hasher.update(v.as_bytes());
+                }
+            }
+        };
+        for (name, value) in self.known.iter().zip(&self.values) {
+            feed(name, *value);
+        }
+        for (name, value) in &self.extras {
+            feed(name, *value);
+        }
+        hasher.digest128().to_be_bytes()
+    }
+
+    /// Values of columns the cleaner does not know, as a JSON object (`None` if there are none).
+    pub fn extras_json(&self) -> Option<Json> {
+        if self.extras.is_empty() {
+            return None;
+        }
+        let map: Map<String, Json> = self
+            .extras
+            .iter()
+            .map(|(name, value)| {
+                let v = value.map_or(Json::Null, |v| Json::String(v.to_owned()));
+                ((*name).to_owned(), v)
+            })
+            .collect();
+        Some(Json::Object(map))
+    }
+}
+
+/// A clean row ready for loading.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CleanedRow {
+    pub line: u64,
+    pub person_id: i64,
+    pub row_hash: [u8; 16],
+    /// Table-specific values, in the order of the table's `CleanRow::COLUMNS`.
+    pub values: Vec<Value>,
+    pub flags: Vec<Flag>,
+    pub raw_values: Option<Json>,
+    pub extras: Option<Json>,
+}
+
+/// A raw row that could not be loaded, with its exact source bytes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QuarantinedRow {
+    pub line: u64,
+    pub reason: Reason,
+    pub column: Option<&'static str>,
+    pub raw: Vec<u8>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Clean(CleanedRow),
+    Quarantined(QuarantinedRow),
+}
+
+/// Cleans a whole file row by row, with bounded memory.
+pub struct FileCleaner<C: Cleaner, R> {
+    cleaner: C,
+    reader: RecordReader<R>,
+    header: Header,
+}
+
+impl<C: Cleaner, R: BufRead> FileCleaner<C, R> {
+    /// Reads and checks the header; fails if the file can't be cleaned at all.
+    pub fn open(cleaner: C, input: R) -> Result<Self, FileError> {
+        let mut reader = RecordReader::new(input);
+        let first = reader.next_record()?.ok_or(FileError::Empty)?;
+        let names = first
+            .fields
+            .map_err(|_| FileError::HeaderNotUtf8 { line: first.line })?;
+        let header = Header::resolve(C::TABLE, &names, C::SOURCE_COLUMNS, C::REQUIRED_COLUMNS)?;
+        Ok(FileCleaner {
+            cleaner,
+            reader,
+            header,
+        })
+    }
+
+    /// The next row's outcome, `None` at the end of the file.
+    pub fn next_outcome(&mut self) -> io::Result<Option<Outcome>> {
+        let Some(record) = self.reader.next_record()? else {
+            return Ok(None);
+        };
+        Ok(Some(self.clean_record(record)))
+    }
+
+    fn clean_record(&self, record: RawRecord) -> Outcome {
+        let quarantine = |reason, column, raw| {
+            Outcome::Quarantined(QuarantinedRow {
+                line: record.line,
+                reason,
+                column,
+                raw,
+            })
+        };
+        let fields = match &record.fields {
+            Ok(fields) => fields,
+            Err(RecordDefect::InvalidUtf8) => {
+                return quarantine(Reason::InvalidUtf8, None, record.raw.clone())
+            }
+            Err(RecordDefect::TooLong) => {
+                return quarantine(Reason::LineTooLong, None, record.raw.clone())
+            }
+        };
+        if fields.len() != self.header.width {
+            let reason = if fields.len() < self.header.width {
+                Reason::TooFewFields
+            } else {
+                Reason::TooManyFields
+            };
+            return quarantine(reason, None, record.raw.clone());
+        }
+        let raw = RawRow::new(&self.header, C::SOURCE_COLUMNS, fields);
+        let mut notes = Notes::default();
+        let cleaned = common::person_id(raw.get("person_id"), &mut notes).and_then(|person_id| {
+            self.cleaner
+                .clean(&raw, &mut notes)
+                .map(|row| (person_id, row))
+        });
+        match cleaned {
+            Ok((person_id, row)) => {
+                let raw_values = (!notes.raw_values.is_empty()).then(|| {
+                    Json::Object(
+                        notes
+                            .raw_values
+                            .into_iter()
+                            .map(|(c, v)| (c.to_owned(), Json::String(v)))
+                            .collect(),
+                    )
+                });
+                notes.flags.sort();
+                Outcome::Clean(CleanedRow {
+                    line: record.line,
+                    person_id,
+                    row_hash: raw.content_hash(),
+                    values: row.into_values(),
+                    flags: notes.flags,
+                    raw_values,
+                    extras: raw.extras_json(),
+                })
+            }
+            Err(rejection) => quarantine(rejection.reason, rejection.column, record.raw.clone()),
+        }
+    }
+}
+
+impl<C: Cleaner, R: BufRead> Iterator for FileCleaner<C, R> {
+    type Item = io::Result<Outcome>;
+    fn next(&mut self) -> Option<Self::Item> {
+        self.next_outcome().transpose()
+    }
+}
+
+/// A table's cleaned rows, whatever the table (what the loader consumes).
+pub type OutcomeStream<'r> = Box<dyn Iterator<Item = io::Result<Outcome>> + Send + 'r>;
+
+impl Table {
+    /// The table-specific clean columns.
+    pub fn clean_columns(self) -> &'static [Column] {
+        match self {
+            Table::Lifestyle => <lifestyle::LifestyleRow as CleanRow>::COLUMNS,
+            Table::Rx => <rx::RxRow as CleanRow>::COLUMNS,
+            Table::Conditions => <conditions::ConditionRow as CleanRow>::COLUMNS,
+            Table::Labs => <labs::LabRow as CleanRow>::COLUMNS,
+            Table::Tests => <tests::TestRow as CleanRow>::COLUMNS,
+        }
+    }
+
+    /// Opens a raw file of this table for cleaning.
+    pub fn clean<'r, R: BufRead + Send + 'r>(self, input: R) -> Result<OutcomeStream<'r>, FileError> {
+        Ok(match self {
+            Table::Lifestyle => Box::new(FileCleaner::open(lifestyle::LifestyleCleaner, input)?),
+            Table::Rx => Box::new(FileCleaner::open(rx::RxCleaner, input)?),
+            Table::Conditions => Box::new(FileCleaner::open(conditions::ConditionsCleaner, input)?),
+            Table::Labs => Box::new(FileCleaner::open(labs::LabsCleaner, input)?),
+            Table::Tests => Box::new(FileCleaner::open(tests::TestsCleaner, input)?),
+        })
+    }
+}
