@@ -29,6 +29,8 @@ pub struct RawRecord {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RecordDefect {
     InvalidUtf8,
+    /// PostgreSQL text cannot hold U+0000.
+    NulByte,
     TooLong,
 }
 
@@ -149,6 +151,7 @@ impl<R: BufRead> RecordReader<R> {
             let mut defect = None;
             for &field_end in &self.field_ends[..nends] {
                 match std::str::from_utf8(&self.field_bytes[start..field_end]) {
+                    Ok(text) if text.contains('\0') => defect = Some(RecordDefect::NulByte),
                     Ok(text) => fields.push(text.to_owned()),
                     Err(_) => defect = Some(RecordDefect::InvalidUtf8),
                 }

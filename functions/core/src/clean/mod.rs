@@ -118,6 +118,7 @@ pub enum Reason {
     TooFewFields,
     TooManyFields,
     InvalidUtf8,
+    NulByte,
     LineTooLong,
     MissingPersonId,
     InvalidPersonId,
@@ -128,10 +129,11 @@ pub enum Reason {
 }
 
 impl Reason {
-    pub const ALL: [Reason; 9] = [
+    pub const ALL: [Reason; 10] = [
         Reason::TooFewFields,
         Reason::TooManyFields,
         Reason::InvalidUtf8,
+        Reason::NulByte,
         Reason::LineTooLong,
         Reason::MissingPersonId,
         Reason::InvalidPersonId,
@@ -145,6 +147,7 @@ impl Reason {
             Reason::TooFewFields => "too_few_fields",
             Reason::TooManyFields => "too_many_fields",
             Reason::InvalidUtf8 => "invalid_utf8",
+            Reason::NulByte => "nul_byte",
             Reason::LineTooLong => "line_too_long",
             Reason::MissingPersonId => "missing_person_id",
             Reason::InvalidPersonId => "invalid_person_id",
@@ -360,6 +363,8 @@ pub struct CleanedRow {
     pub flags: Vec<Flag>,
     pub raw_values: Option<Json>,
     pub extras: Option<Json>,
+    /// The exact source line (the database needs it when a natural key turns out to conflict).
+    pub raw: Vec<u8>,
 }
 
 /// A raw row that could not be loaded, with its exact source bytes.
@@ -422,6 +427,9 @@ impl<C: Cleaner, R: BufRead> FileCleaner<C, R> {
             Err(RecordDefect::InvalidUtf8) => {
                 return quarantine(Reason::InvalidUtf8, None, record.raw.clone())
             }
+            Err(RecordDefect::NulByte) => {
+                return quarantine(Reason::NulByte, None, record.raw.clone())
+            }
             Err(RecordDefect::TooLong) => {
                 return quarantine(Reason::LineTooLong, None, record.raw.clone())
             }
@@ -461,6 +469,7 @@ impl<C: Cleaner, R: BufRead> FileCleaner<C, R> {
                     flags: notes.flags,
                     raw_values,
                     extras: raw.extras_json(),
+                    raw: record.raw.clone(),
                 })
             }
             Err(rejection) => quarantine(rejection.reason, rejection.column, record.raw.clone()),
