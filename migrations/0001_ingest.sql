@@ -15,7 +15,8 @@ CREATE TABLE ingest_run (
     source_version   text,
     sha256           text CHECK (sha256 ~ '^[0-9a-f]{64}$'),
     bytes            bigint CHECK (bytes >= 0),
-    status           text NOT NULL CHECK (status IN ('loaded', 'failed')),
+    -- 'loading' exists only inside the loading transaction; others never see it.
+    status           text NOT NULL CHECK (status IN ('loading', 'loaded', 'failed')),
     error            text,
     raw_rows         bigint NOT NULL DEFAULT 0 CHECK (raw_rows >= 0),
     loaded_rows      bigint NOT NULL DEFAULT 0 CHECK (loaded_rows >= 0),

@@ -1,1 +1,112 @@
-fn main() {}
+//! `medrec`: the whole pipeline on one machine.
+
+mod cluster;
+mod ingest;
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use medrec_store::DbConfig;
+
+#[derive(Parser)]
+#[command(
+    name = "medrec",
+    version,
+    about = "Clean raw medical-record tables into PostgreSQL"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Load a directory of raw CSVs (the table is each file name's first word). Without
+    /// DATABASE_URL, a throwaway PostgreSQL is started and removed afterwards.
+    Ingest {
+        dir: PathBuf,
+        /// Keep the throwaway PostgreSQL running and print its URL.
+        #[arg(long)]
+        keep: bool,
+    },
+    /// Apply pending migrations to DATABASE_URL.
+    Migrate,
+    /// Write the Mermaid schema diagram of a freshly migrated database.
+    SchemaDiagram {
+        #[arg(long, default_value = "docs/schema.md")]
+        out: PathBuf,
+    },
+}
+
+/// A database to work in: DATABASE_URL, or a throwaway cluster that lives as long as this value.
+struct Database {
+    config: DbConfig,
+    cluster: Option<cluster::Cluster>,
+}
+
+impl Database {
+    fn from_env_or_throwaway() -> anyhow::Result<Database> {
+        match std::env::var("DATABASE_URL") {
+            Ok(url) if !url.is_empty() => Ok(Database {
+                config: DbConfig { url },
+                cluster: None,
+            }),
+            _ => {
+                let cluster =
+                    cluster::Cluster::start().context("starting a throwaway PostgreSQL")?;
+                eprintln!("started a throwaway PostgreSQL on port {}", cluster.port);
+                Ok(Database {
+                    config: DbConfig {
+                        url: cluster.url.clone(),
+                    },
+                    cluster: Some(cluster),
+                })
+            }
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("MEDREC_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match Cli::parse().command {
+        Command::Ingest { dir, keep } => {
+            let mut db = Database::from_env_or_throwaway()?;
+            let result = ingest::run(&db.config, &dir).await;
+            if keep {
+                if let Some(cluster) = db.cluster.as_mut() {
+                    let path = cluster.keep();
+                    println!("DATABASE_URL={}", db.config.url);
+                    eprintln!("kept the PostgreSQL cluster in {}", path.display());
+                }
+            }
+            result
+        }
+        Command::Migrate => {
+            let mut client = medrec_store::connect(&DbConfig::from_env()?).await?;
+            let applied = medrec_store::migrate(&mut client).await?;
+            println!(
+                "applied {} migration(s): {}",
+                applied.len(),
+                applied.join(", ")
+            );
+            Ok(())
+        }
+        Command::SchemaDiagram { out } => {
+            let db = Database::from_env_or_throwaway()?;
+            let mut client = medrec_store::connect(&db.config).await?;
+            medrec_store::migrate(&mut client).await?;
+            let doc = medrec_store::schema_doc::render(&client).await?;
+            std::fs::write(&out, doc).with_context(|| format!("writing {}", out.display()))?;
+            println!("wrote {}", out.display());
+            Ok(())
+        }
+    }
+}

@@ -1,1 +1,12 @@
+//! medrec's PostgreSQL adapter: migrations, connections, and loading clean rows with binary COPY.
 
+pub mod db;
+pub mod load;
+pub mod migrate;
+pub mod pg_value;
+pub mod schema_doc;
+pub mod test_db;
+
+pub use db::{connect, pool, DbConfig};
+pub use load::{ingest, IngestError, RunReport, RunStatus, Source};
+pub use migrate::{migrate, MIGRATIONS};
