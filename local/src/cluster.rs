@@ -89,8 +89,7 @@ impl Cluster {
     /// Leaves the server running and its directory in place after this process exits.
     pub fn keep(&mut self) -> PathBuf {
         self.keep = true;
-        let dir = self.dir.take().expect("cluster dir").keep();
-        dir
+        self.dir.take().expect("cluster dir").keep()
     }
 
     fn run(&self, program: &str, args: &[&std::ffi::OsStr]) -> anyhow::Result<()> {

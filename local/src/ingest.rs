@@ -87,8 +87,8 @@ pub async fn run(config: &DbConfig, dir: &Path) -> anyhow::Result<()> {
 
 fn print_report(reports: &[RunReport]) {
     println!(
-        "{:<11} {:>8} {:>8} {:>10} {:>11} {:>10}  {}",
-        "table", "raw", "loaded", "duplicate", "quarantined", "rows/s", "file"
+        "{:<11} {:>8} {:>8} {:>10} {:>11} {:>10}  file",
+        "table", "raw", "loaded", "duplicate", "quarantined", "rows/s"
     );
     for r in reports {
         let file = Path::new(&r.source)

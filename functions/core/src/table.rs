@@ -66,7 +66,10 @@ mod tests {
             Some(Table::Conditions)
         );
         assert_eq!(Table::from_file_name("Labs-2024.CSV"), Some(Table::Labs));
-        assert_eq!(Table::from_file_name("lifestyle.csv"), Some(Table::Lifestyle));
+        assert_eq!(
+            Table::from_file_name("lifestyle.csv"),
+            Some(Table::Lifestyle)
+        );
         assert_eq!(Table::from_file_name("rxx.csv"), None);
         assert_eq!(Table::from_file_name("notes.csv"), None);
     }

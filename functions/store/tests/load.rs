@@ -207,7 +207,7 @@ async fn bad_lines_are_quarantined_with_reasons_and_raw_bytes() {
     assert_eq!(
         count(
             &client,
-            "SELECT count(*) FROM lifestyle WHERE value = ''''); DROP TABLE person; --'"
+            "SELECT count(*) FROM lifestyle WHERE value = '''); DROP TABLE person; --'"
         )
         .await,
         1

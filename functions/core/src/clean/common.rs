@@ -11,7 +11,8 @@ pub fn person_id(raw: Option<&str>, notes: &mut Notes) -> Result<i64, Rejection>
         Some(d) => (d, true),
         None => (raw, false),
     };
-    let id = parse_positive_int(digits).ok_or(Rejection::new(Reason::InvalidPersonId, "person_id"))?;
+    let id =
+        parse_positive_int(digits).ok_or(Rejection::new(Reason::InvalidPersonId, "person_id"))?;
     if float_encoded {
         notes.flag(Flag::FloatEncodedPersonId);
     }
@@ -110,7 +111,9 @@ pub fn number(raw: &str) -> Option<f64> {
             .bytes()
             .all(|b| b.is_ascii_digit() || b == b'.' || b == b'-' || b == b'+')
         && raw.bytes().any(|b| b.is_ascii_digit());
-    ok.then(|| raw.parse::<f64>().ok()).flatten().filter(|v| v.is_finite())
+    ok.then(|| raw.parse::<f64>().ok())
+        .flatten()
+        .filter(|v| v.is_finite())
 }
 
 /// Case and spacing drift removed: lower case, runs of whitespace collapsed.
@@ -193,7 +196,9 @@ fn looks_like_person_name(raw: &str) -> bool {
         .split(|c: char| !c.is_ascii_alphanumeric())
         .filter(|w| !w.is_empty())
         .collect();
-    let credential = ["MD", "DO", "NP", "PA", "RN", "DR", "MBBS", "PHD", "FACC", "FACP"];
+    let credential = [
+        "MD", "DO", "NP", "PA", "RN", "DR", "MBBS", "PHD", "FACC", "FACP",
+    ];
     words.iter().any(|w| credential.contains(w)) || upper.contains(". ")
 }
 
@@ -225,9 +230,18 @@ mod tests {
     fn dates_placeholders_and_formats() {
         let mut notes = Notes::default();
         let d = |s| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
-        assert_eq!(date(Some("2034-03-17"), "report_date", &mut notes), Some(d("2034-03-17")));
-        assert_eq!(date(Some("05/07/2008"), "end_date", &mut notes), Some(d("2008-05-07")));
-        assert_eq!(date(Some("2032-02-29"), "report_date", &mut notes), Some(d("2032-02-29")));
+        assert_eq!(
+            date(Some("2034-03-17"), "report_date", &mut notes),
+            Some(d("2034-03-17"))
+        );
+        assert_eq!(
+            date(Some("05/07/2008"), "end_date", &mut notes),
+            Some(d("2008-05-07"))
+        );
+        assert_eq!(
+            date(Some("2032-02-29"), "report_date", &mut notes),
+            Some(d("2032-02-29"))
+        );
         assert!(notes.flags.is_empty());
         assert_eq!(date(Some("1926-07-01"), "report_date", &mut notes), None);
         assert_eq!(date(Some("01/01/1900"), "end_date", &mut notes), None);
@@ -248,9 +262,18 @@ mod tests {
     #[test]
     fn icd_codes() {
         let mut notes = Notes::default();
-        assert_eq!(icd10(Some("I49. 9"), "icd_code", &mut notes).as_deref(), Some("I49.9"));
-        assert_eq!(icd10(Some("c44.91"), "icd_code", &mut notes).as_deref(), Some("C44.91"));
-        assert_eq!(icd10(Some("I48"), "icd_code", &mut notes).as_deref(), Some("I48"));
+        assert_eq!(
+            icd10(Some("I49. 9"), "icd_code", &mut notes).as_deref(),
+            Some("I49.9")
+        );
+        assert_eq!(
+            icd10(Some("c44.91"), "icd_code", &mut notes).as_deref(),
+            Some("C44.91")
+        );
+        assert_eq!(
+            icd10(Some("I48"), "icd_code", &mut notes).as_deref(),
+            Some("I48")
+        );
         assert!(notes.flags.is_empty());
         assert_eq!(icd10(Some("361"), "icd_code", &mut notes), None);
         assert_eq!(icd10(Some("124"), "icd_code", &mut notes), None);

@@ -500,7 +500,10 @@ impl Table {
     }
 
     /// Opens a raw file of this table for cleaning.
-    pub fn clean<'r, R: BufRead + Send + 'r>(self, input: R) -> Result<OutcomeStream<'r>, FileError> {
+    pub fn clean<'r, R: BufRead + Send + 'r>(
+        self,
+        input: R,
+    ) -> Result<OutcomeStream<'r>, FileError> {
         Ok(match self {
             Table::Lifestyle => Box::new(FileCleaner::open(lifestyle::LifestyleCleaner, input)?),
             Table::Rx => Box::new(FileCleaner::open(rx::RxCleaner, input)?),

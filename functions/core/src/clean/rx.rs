@@ -118,7 +118,11 @@ pub static DRUG_BOOK: LazyLock<DrugBook> = LazyLock::new(|| {
 impl DrugBook {
     /// Upper case, whitespace collapsed, aliases applied: `Tyenol` -> `TYLENOL`.
     pub fn normalize_name(&self, raw: &str) -> String {
-        let upper = raw.split_whitespace().collect::<Vec<_>>().join(" ").to_uppercase();
+        let upper = raw
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .to_uppercase();
         self.aliases.get(&upper).cloned().unwrap_or(upper)
     }
 
@@ -269,10 +273,13 @@ impl CleanRow for RxRow {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::clean::Outcome;
     use crate::clean::CleanedRow;
+    use crate::clean::Outcome;
 
-    const SAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data/sample/rx_ae.csv");
+    const SAMPLE: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/data/sample/rx_ae.csv"
+    );
 
     fn sample_rows() -> Vec<CleanedRow> {
         let file = std::io::BufReader::new(std::fs::File::open(SAMPLE).expect("sample present"));
@@ -287,7 +294,10 @@ mod tests {
     }
 
     fn text<'a>(row: &'a CleanedRow, column: &str) -> Option<&'a str> {
-        let i = RxRow::COLUMNS.iter().position(|c| c.name == column).unwrap();
+        let i = RxRow::COLUMNS
+            .iter()
+            .position(|c| c.name == column)
+            .unwrap();
         match &row.values[i] {
             Value::Text(t) => t.as_deref(),
             other => panic!("{column} is not text: {other:?}"),
@@ -315,7 +325,11 @@ mod tests {
         let rows = sample_rows();
         assert_eq!(rows.len(), 480);
         for row in &rows {
-            assert!(!row.flags.contains(&Flag::UnknownDrug), "{:?}", text(row, "rx_name"));
+            assert!(
+                !row.flags.contains(&Flag::UnknownDrug),
+                "{:?}",
+                text(row, "rx_name")
+            );
             assert!(text(row, "drug_class").is_some());
         }
     }
@@ -329,7 +343,10 @@ mod tests {
         assert_eq!(text(hytrin, "rx_type"), Some("Quinazoline Derivative"));
         assert!(hytrin.flags.contains(&Flag::ClassFromIngredient));
         let proscar = find(&rows, 3583, "PROSCAR");
-        assert_eq!(text(proscar, "drug_class"), Some("five_alpha_reductase_inhibitor"));
+        assert_eq!(
+            text(proscar, "drug_class"),
+            Some("five_alpha_reductase_inhibitor")
+        );
         let lipoic = find(&rows, 3604, "ALPHA-LIPOIC ACID");
         assert_ne!(text(lipoic, "drug_class"), Some("alpha_1_blocker"));
     }
@@ -356,7 +373,10 @@ mod tests {
             digoxin.raw_values.as_ref().unwrap()["end_date"],
             serde_json::json!("01/01/1900")
         );
-        let end_i = RxRow::COLUMNS.iter().position(|c| c.name == "end_date").unwrap();
+        let end_i = RxRow::COLUMNS
+            .iter()
+            .position(|c| c.name == "end_date")
+            .unwrap();
         assert_eq!(digoxin.values[end_i], Value::Date(None));
         let zoloft = find(&rows, 3596, "Zoloft");
         assert_eq!(
@@ -371,7 +391,10 @@ mod tests {
         let mut notes = Notes::default();
         assert_eq!(rx_norm_code(Some("12.5"), &mut notes), None);
         assert_eq!(din_code(Some("123456789"), &mut notes), None);
-        assert_eq!(din_code(Some("80003328.0"), &mut notes).as_deref(), Some("80003328"));
+        assert_eq!(
+            din_code(Some("80003328.0"), &mut notes).as_deref(),
+            Some("80003328")
+        );
         assert!(notes.flags.contains(&Flag::InvalidRxNorm));
         assert!(notes.flags.contains(&Flag::InvalidDin));
         assert!(notes.flags.contains(&Flag::NaturalProductNumber));
