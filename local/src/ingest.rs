@@ -79,6 +79,19 @@ pub async fn run(config: &DbConfig, dir: &Path) -> anyhow::Result<()> {
         }
     }
     print_report(&reports);
+    // Locally this does what the queue and the feature Lambda do in the cloud.
+    let mut persons: Vec<i64> = reports
+        .iter()
+        .flat_map(|r| r.persons.iter().copied())
+        .collect();
+    persons.sort_unstable();
+    persons.dedup();
+    let refreshed = medrec_store::features::refresh(&client, Some(&persons)).await?;
+    println!();
+    println!("features recomputed for {refreshed} person(s):");
+    for (name, value) in medrec_store::features::summary(&client).await? {
+        println!("  {name:<22} {value}");
+    }
     if !failures.is_empty() {
         bail!("{} file(s) failed: {}", failures.len(), failures.join(", "));
     }

@@ -1,6 +1,7 @@
 //! `medrec`: the whole pipeline on one machine.
 
 mod cluster;
+mod features;
 mod ingest;
 
 use std::path::PathBuf;
@@ -32,10 +33,31 @@ enum Command {
     },
     /// Apply pending migrations to DATABASE_URL.
     Migrate,
+    /// Per-person features in DATABASE_URL.
+    Features {
+        #[command(subcommand)]
+        command: FeaturesCommand,
+    },
     /// Write the Mermaid schema diagram of a freshly migrated database.
     SchemaDiagram {
         #[arg(long, default_value = "docs/schema.md")]
         out: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum FeaturesCommand {
+    /// Recompute the stored features of every person.
+    Refresh,
+    /// Write one row per person to a file.
+    Export {
+        #[arg(long, default_value = "csv")]
+        format: String,
+        #[arg(long)]
+        out: PathBuf,
+        /// Compute the features from events on or before this date (YYYY-MM-DD).
+        #[arg(long)]
+        as_of: Option<chrono::NaiveDate>,
     },
 }
 
@@ -97,6 +119,20 @@ async fn main() -> anyhow::Result<()> {
                 applied.len(),
                 applied.join(", ")
             );
+            Ok(())
+        }
+        Command::Features { command } => {
+            let client = medrec_store::connect(&DbConfig::from_env()?).await?;
+            match command {
+                FeaturesCommand::Refresh => {
+                    let n = medrec_store::features::refresh(&client, None).await?;
+                    println!("recomputed the features of {n} person(s)");
+                }
+                FeaturesCommand::Export { format, out, as_of } => {
+                    let n = features::export(&client, &format, &out, as_of).await?;
+                    println!("wrote {n} person(s) to {}", out.display());
+                }
+            }
             Ok(())
         }
         Command::SchemaDiagram { out } => {

@@ -1,6 +1,7 @@
 //! medrec's pure core: cleaning rules and feature definitions. No I/O, no AWS, no async.
 
 pub mod clean;
+pub mod features;
 pub mod reader;
 pub mod table;
 pub mod value;

@@ -1,6 +1,7 @@
 //! medrec's PostgreSQL adapter: migrations, connections, and loading clean rows with binary COPY.
 
 pub mod db;
+pub mod features;
 pub mod load;
 pub mod migrate;
 pub mod pg_value;

@@ -5,16 +5,17 @@ use medrec_core::clean::rx::DRUG_BOOK;
 use medrec_core::reader::sha256_hex;
 use tokio_postgres::Client;
 
+macro_rules! migration {
+    ($file:literal) => {
+        ($file, include_str!(concat!("../../../migrations/", $file)))
+    };
+}
+
 /// Every migration, in order. `migrations_match_the_directory` keeps this list complete.
 pub const MIGRATIONS: &[(&str, &str)] = &[
-    (
-        "0001_ingest.sql",
-        include_str!("../../../migrations/0001_ingest.sql"),
-    ),
-    (
-        "0002_clean_tables.sql",
-        include_str!("../../../migrations/0002_clean_tables.sql"),
-    ),
+    migration!("0001_ingest.sql"),
+    migration!("0002_clean_tables.sql"),
+    migration!("0003_features.sql"),
 ];
 
 /// Any constant: serialises concurrent migrators (two Lambdas cold-starting at once).

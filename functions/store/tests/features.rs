@@ -1,0 +1,214 @@
+//! Features on the real sample and on hand-made edge cases, against a real PostgreSQL.
+//! Expected values were checked by hand against the raw rows (and by an independent script).
+
+use chrono::NaiveDate;
+use medrec_core::features::FEATURES;
+use medrec_core::reader::sha256_hex;
+use medrec_core::Table;
+use medrec_store::features::{read, refresh};
+use medrec_store::test_db::TestDb;
+use medrec_store::{ingest, Source};
+use serde_json::{json, Value as Json};
+use tokio_postgres::Client;
+
+fn sample(file: &str) -> std::path::PathBuf {
+    std::path::PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/data/sample"
+    ))
+    .join(file)
+}
+
+async fn load(client: &mut Client, table: Table, name: &str, bytes: Vec<u8>) {
+    let source = Source {
+        table,
+        name: name.into(),
+        version: None,
+        sha256: Some(sha256_hex(&bytes[..]).unwrap()),
+    };
+    ingest(client, source, std::io::Cursor::new(bytes))
+        .await
+        .unwrap();
+}
+
+async fn sample_db() -> (TestDb, Client) {
+    let db = TestDb::migrated().await.unwrap();
+    let mut client = db.client().await.unwrap();
+    for table in Table::ALL {
+        let file = format!("{}_ae.csv", table.name());
+        load(
+            &mut client,
+            table,
+            &file,
+            std::fs::read(sample(&file)).unwrap(),
+        )
+        .await;
+    }
+    (db, client)
+}
+
+async fn features_of(
+    client: &Client,
+    person: i64,
+    as_of: Option<NaiveDate>,
+) -> serde_json::Map<String, Json> {
+    read(client, Some(&[person]), as_of)
+        .await
+        .unwrap()
+        .remove(0)
+        .values
+}
+
+#[tokio::test]
+async fn required_features_match_hand_checked_persons() {
+    let (_db, client) = sample_db().await;
+    assert_eq!(refresh(&client, None).await.unwrap(), 50);
+    let cases = [
+        // person, taking_alpha_blockers, hgb_latest, hgb_latest_date, encounters_6m
+        (3585, json!(true), json!(null), json!(null), json!(5)), // FLOMAX x10 (one distinct row)
+        (3591, json!(true), json!(null), json!(null), json!(2)), // HYTRIN, labelled "Quinazoline Derivative"
+        (3583, json!(false), json!(null), json!(null), json!(2)), // PROSCAR only
+        (3624, json!(false), json!(null), json!(null), json!(5)), // PROSCAR only
+        (3604, json!(false), json!(null), json!(null), json!(2)), // ALPHA-LIPOIC ACID
+        (3596, json!(true), json!(null), json!(null), json!(6)), // Flomax by DIN, "Alpha 1 Blockers"
+        (
+            3597,
+            json!(true),
+            json!(11.5),
+            json!("2035-01-14"),
+            json!(4),
+        ), // two hemoglobin results
+        (3599, json!(null), json!(null), json!(null), json!(4)), // no rx rows at all
+        (3616, json!(null), json!(null), json!(null), json!(1)), // no rx, no labs
+        (
+            3607,
+            json!(false),
+            json!(10.8),
+            json!("2045-08-22"),
+            json!(4),
+        ),
+    ];
+    for (person, alpha, hgb, hgb_date, encounters) in cases {
+        let f = features_of(&client, person, None).await;
+        assert_eq!(f["taking_alpha_blockers"], alpha, "{person}");
+        assert_eq!(f["hgb_latest"], hgb, "{person}");
+        assert_eq!(f["hgb_latest_date"], hgb_date, "{person}");
+        assert_eq!(f["encounters_6m"], encounters, "{person}");
+    }
+}
+
+#[tokio::test]
+async fn features_as_of_a_past_date_ignore_later_rows() {
+    let (_db, client) = sample_db().await;
+    // 3597's hemoglobin: 10.2 on 2034-10-21, 11.5 on 2035-01-14.
+    let before = features_of(&client, 3597, NaiveDate::from_ymd_opt(2035, 1, 13)).await;
+    assert_eq!(before["hgb_latest"], json!(10.2));
+    assert_eq!(before["hgb_latest_date"], json!("2034-10-21"));
+    let index: &str = before["index_date"].as_str().unwrap();
+    assert!(index <= "2035-01-13", "{index}");
+    // Before 3591's HYTRIN (rx_date 2032-06-15) and FLOMAX (2033-06-18) were documented.
+    // 3591 has other prescriptions before that (ACCUPRIL, PROTONIX...), so false, not NULL.
+    let day_before = features_of(&client, 3591, NaiveDate::from_ymd_opt(2032, 6, 14)).await;
+    assert_eq!(day_before["taking_alpha_blockers"], json!(false));
+    let that_day = features_of(&client, 3591, NaiveDate::from_ymd_opt(2032, 6, 15)).await;
+    assert_eq!(that_day["taking_alpha_blockers"], json!(true));
+    // Before any of 3591's prescriptions: no rx data, so NULL.
+    let no_rx_yet = features_of(&client, 3591, NaiveDate::from_ymd_opt(2027, 1, 1)).await;
+    assert_eq!(no_rx_yet["taking_alpha_blockers"], json!(null));
+}
+
+type Snapshot = Vec<(i64, std::time::SystemTime, String)>;
+
+async fn snapshot(client: &Client) -> Snapshot {
+    client
+        .query(
+            "SELECT person_id, computed_at, (to_jsonb(pf) - 'computed_at')::text
+             FROM person_features pf ORDER BY person_id",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect()
+}
+
+#[tokio::test]
+async fn encounter_window_includes_exactly_six_months_and_not_a_day_more() {
+    let db = TestDb::migrated().await.unwrap();
+    let mut client = db.client().await.unwrap();
+    let header = "feature,value,report_date,person_id\n";
+    let rows = [
+        "2034-07-15", // index date
+        "2034-07-15", // same day: one encounter
+        "2034-03-01",
+        "2034-01-15", // exactly 6 calendar months before: counts
+        "2034-01-14", // one day earlier: does not
+        "1926-07-01", // placeholder: never counts
+    ];
+    let mut file = header.to_owned();
+    for (i, date) in rows.iter().enumerate() {
+        file.push_str(&format!("Pain,p{i},{date},1\n"));
+    }
+    load(
+        &mut client,
+        Table::Lifestyle,
+        "lifestyle_edges.csv",
+        file.into_bytes(),
+    )
+    .await;
+    refresh(&client, None).await.unwrap();
+    let f = features_of(&client, 1, None).await;
+    assert_eq!(f["encounters_6m"], json!(3));
+    assert_eq!(f["index_date"], json!("2034-07-15"));
+    // No rx and no labs: NULL, not false or zero.
+    assert_eq!(f["taking_alpha_blockers"], json!(null));
+    assert_eq!(f["hgb_latest"], json!(null));
+    // Month-end arithmetic: 6 months before 2034-08-31 is 2034-02-28.
+    let month_end = "feature,value,report_date,person_id\nPain,a,2034-08-31,2\nPain,b,2034-02-28,2\nPain,c,2034-02-27,2\n";
+    load(
+        &mut client,
+        Table::Lifestyle,
+        "lifestyle_month_end.csv",
+        month_end.into(),
+    )
+    .await;
+    refresh(&client, Some(&[2])).await.unwrap();
+    assert_eq!(
+        features_of(&client, 2, None).await["encounters_6m"],
+        json!(2)
+    );
+}
+
+#[tokio::test]
+async fn recomputing_a_subset_leaves_others_untouched_and_is_idempotent() {
+    let (_db, client) = sample_db().await;
+    refresh(&client, None).await.unwrap();
+    let before = snapshot(&client).await;
+    assert_eq!(refresh(&client, Some(&[3585, 3597])).await.unwrap(), 2);
+    let after = snapshot(&client).await;
+    for (b, a) in before.iter().zip(&after) {
+        assert_eq!(b.2, a.2, "values of {} changed", b.0);
+        if [3585, 3597].contains(&b.0) {
+            assert!(a.1 > b.1, "{} was not recomputed", b.0);
+        } else {
+            assert_eq!(a.1, b.1, "{} was touched", b.0);
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_catalogue_names_exactly_the_sql_features() {
+    let db = TestDb::migrated().await.unwrap();
+    let client = db.client().await.unwrap();
+    let statement = client
+        .prepare("SELECT * FROM person_features_as_of(NULL, NULL)")
+        .await
+        .unwrap();
+    let mut sql: Vec<&str> = statement.columns().iter().map(|c| c.name()).collect();
+    let mut catalogue: Vec<&str> = FEATURES.iter().map(|f| f.name).collect();
+    catalogue.push("person_id");
+    sql.sort();
+    catalogue.sort();
+    assert_eq!(sql, catalogue);
+}
