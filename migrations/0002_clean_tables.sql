@@ -1,8 +1,8 @@
 -- The five clean tables. Every row carries the same lineage and quality columns:
 --   row_hash    128-bit hash of the trimmed raw row: exact duplicates share it (the dedup key)
 --   run_id      the ingest run that first loaded the row; source_line its line in that file
---   flags       quality flags: a value was nulled or repaired (vocabulary: quality_flag_ok)
---   raw_values  source text of every nulled or repaired value, by source column
+--   flags       quality flags: a value was nulled or repaired (vocabulary: quality_flags_ok)
+--   raw_values  source text of values nulled or repaired by inference (not of lossless normalisation)
 --   extras      values of source columns the cleaner does not know, by column name
 
 CREATE FUNCTION quality_flags_ok(flags text[]) RETURNS boolean

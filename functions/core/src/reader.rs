@@ -44,6 +44,8 @@ pub struct RecordReader<R> {
     oversized: bool,
     /// Newlines inside the discarded tail of an oversized record.
     skipped_newlines: u64,
+    /// Whether the last byte counted was `\r` (a `\r\n` may be split between records).
+    after_cr: bool,
     next_line: u64,
     done: bool,
 }
@@ -61,6 +63,7 @@ impl<R: BufRead> RecordReader<R> {
             raw: Vec::with_capacity(4096),
             oversized: false,
             skipped_newlines: 0,
+            after_cr: false,
             next_line: 1,
             done: false,
         }
@@ -88,7 +91,7 @@ impl<R: BufRead> RecordReader<R> {
                 let room = MAX_RECORD_BYTES.saturating_sub(self.raw.len());
                 self.raw.extend_from_slice(&input[..nin.min(room)]);
                 self.oversized = true;
-                self.skipped_newlines += count_newlines(&input[room.min(nin)..nin]);
+                self.skipped_newlines += count_line_ends(&input[room.min(nin)..nin], &mut self.after_cr);
             }
             self.input.consume(nin);
             nout_total += nout;
@@ -131,8 +134,10 @@ impl<R: BufRead> RecordReader<R> {
             .iter()
             .take_while(|b| **b == b'\n' || **b == b'\r')
             .count();
-        let line = self.next_line + count_newlines(&self.raw[..leading]);
-        self.next_line += count_newlines(&self.raw) + self.skipped_newlines;
+        let line = self.next_line + count_line_ends(&self.raw[..leading], &mut self.after_cr);
+        self.next_line = line
+            + count_line_ends(&self.raw[leading..], &mut self.after_cr)
+            + self.skipped_newlines;
         let mut end = self.raw.len();
         while end > leading && matches!(self.raw[end - 1], b'\n' | b'\r') {
             end -= 1;
@@ -166,8 +171,19 @@ impl<R: BufRead> RecordReader<R> {
     }
 }
 
-fn count_newlines(bytes: &[u8]) -> u64 {
-    bytes.iter().filter(|b| **b == b'\n').count() as u64
+/// Counts line ends (`\n`, `\r\n` and a bare `\r`, as the parser treats them) across chunks:
+/// `after_cr` carries whether the previous chunk ended with `\r`.
+fn count_line_ends(bytes: &[u8], after_cr: &mut bool) -> u64 {
+    let mut count = 0;
+    for &b in bytes {
+        match b {
+            b'\r' => count += 1,
+            b'\n' if !*after_cr => count += 1,
+            _ => {}
+        }
+        *after_cr = b == b'\r';
+    }
+    count
 }
 
 /// Passes bytes through while computing their SHA-256 and counting them.
@@ -237,6 +253,13 @@ mod tests {
         assert_eq!(recs[2].raw, b"2,\"multi\nline\"");
         assert_eq!(recs[3].line, 6);
         assert_eq!(recs[3].fields.as_ref().unwrap(), &["3", "z"]);
+    }
+
+    #[test]
+    fn bare_carriage_returns_end_lines_too() {
+        let recs = records(b"a,b\r1,x\r2,y\r");
+        assert_eq!(recs.iter().map(|r| r.line).collect::<Vec<_>>(), [1, 2, 3]);
+        assert_eq!(recs[2].raw, b"2,y");
     }
 
     #[test]

@@ -48,7 +48,7 @@ pub fn date(raw: Option<&str>, column: &'static str, notes: &mut Notes) -> Optio
     let parsed = NaiveDate::parse_from_str(raw, "%Y-%m-%d")
         .or_else(|_| NaiveDate::parse_from_str(raw, "%m/%d/%Y"))
         .ok()
-        // chrono accepts 1-digit fields and 5-digit years; real dates in this feed are neither.
+        // chrono accepts 5-digit years and trailing text lengths we do not want (`2034-03-17x`).
         .filter(|_| raw.len() >= 8 && raw.len() <= 10);
     match parsed {
         None => {

@@ -178,7 +178,8 @@ impl Rejection {
 #[derive(Debug, Default)]
 pub struct Notes {
     pub flags: Vec<Flag>,
-    /// Source text of values that were nulled or repaired, by source column.
+    /// Source text of values that were nulled, or repaired by inference, by source column
+    /// (lossless normalisation such as `I49. 9` -> `I49.9` or `190283.0` -> `190283` keeps none).
     pub raw_values: Vec<(&'static str, String)>,
 }
 
@@ -203,8 +204,8 @@ impl Notes {
 pub enum FileError {
     #[error("the file is empty (no header line)")]
     Empty,
-    #[error("header line {line} is not valid UTF-8")]
-    HeaderNotUtf8 { line: u64 },
+    #[error("header line {line} is unreadable ({defect:?}: not UTF-8, a NUL byte, or over 1 MiB)")]
+    HeaderUnreadable { line: u64, defect: RecordDefect },
     #[error("missing required column(s) {missing:?} for table {table}")]
     MissingColumns {
         table: Table,
@@ -394,9 +395,10 @@ impl<C: Cleaner, R: BufRead> FileCleaner<C, R> {
     pub fn open(cleaner: C, input: R) -> Result<Self, FileError> {
         let mut reader = RecordReader::new(input);
         let first = reader.next_record()?.ok_or(FileError::Empty)?;
-        let names = first
-            .fields
-            .map_err(|_| FileError::HeaderNotUtf8 { line: first.line })?;
+        let names = first.fields.map_err(|defect| FileError::HeaderUnreadable {
+            line: first.line,
+            defect,
+        })?;
         let header = Header::resolve(C::TABLE, &names, C::SOURCE_COLUMNS, C::REQUIRED_COLUMNS)?;
         Ok(FileCleaner {
             cleaner,

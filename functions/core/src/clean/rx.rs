@@ -163,7 +163,7 @@ fn din_code(raw: Option<&str>, notes: &mut Notes) -> Option<String> {
     }
     let din = format!("{digits:0>8}");
     // 8000xxxx numbers are Natural Product Numbers (a vitamin), not drug DINs.
-    if din.starts_with("800") {
+    if din.starts_with("8000") {
         notes.flag(Flag::NaturalProductNumber);
     }
     Some(din)
