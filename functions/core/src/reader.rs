@@ -91,7 +91,8 @@ impl<R: BufRead> RecordReader<R> {
                 let room = MAX_RECORD_BYTES.saturating_sub(self.raw.len());
                 self.raw.extend_from_slice(&input[..nin.min(room)]);
                 self.oversized = true;
-                self.skipped_newlines += count_line_ends(&input[room.min(nin)..nin], &mut self.after_cr);
+                self.skipped_newlines +=
+                    count_line_ends(&input[room.min(nin)..nin], &mut self.after_cr);
             }
             self.input.consume(nin);
             nout_total += nout;

@@ -54,15 +54,17 @@ pub async fn read(
                 )
                 .await?
         }
-        Some(date) => client
-            .query(
-                &format!(
+        Some(date) => {
+            client
+                .query(
+                    &format!(
                     "SELECT person_id, {} FROM person_features_as_of($1, $2) ORDER BY person_id",
                     select_list()
                 ),
-                &[&persons, &date],
-            )
-            .await?,
+                    &[&persons, &date],
+                )
+                .await?
+        }
     };
     Ok(rows.iter().map(to_features).collect())
 }

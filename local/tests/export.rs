@@ -1,0 +1,293 @@
+//! The `medrec` binary end to end against a real PostgreSQL: ingest the sample directory, then
+//! export the features as CSV and Parquet and read both back.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use chrono::NaiveDate;
+use medrec_core::features::{FeatureKind, FEATURES};
+use medrec_store::test_db::TestDb;
+use parquet::basic::{LogicalType, Repetition, Type as PhysicalType};
+use parquet::file::reader::{FileReader, SerializedFileReader};
+use parquet::record::Field;
+
+const MEDREC: &str = env!("CARGO_BIN_EXE_medrec");
+
+fn sample_dir() -> PathBuf {
+    PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../shared/data/sample"
+    ))
+}
+
+/// Runs `medrec ARGS` on `db`.
+async fn medrec(db: &TestDb, args: &[&str]) -> Output {
+    tokio::process::Command::new(MEDREC)
+        .args(args)
+        .env("DATABASE_URL", &db.config.url)
+        .env_remove("MEDREC_LOG")
+        .output()
+        .await
+        .expect("running medrec")
+}
+
+fn describe(output: &Output) -> String {
+    format!(
+        "{}\n--- stdout\n{}--- stderr\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+/// Runs `medrec ARGS` on `db`, asserting it succeeds; returns its stdout.
+async fn medrec_ok(db: &TestDb, args: &[&str]) -> String {
+    let output = medrec(db, args).await;
+    assert!(
+        output.status.success(),
+        "medrec {args:?} failed: {}",
+        describe(&output)
+    );
+    String::from_utf8(output.stdout).expect("UTF-8 stdout")
+}
+
+/// A migrated database with the sample directory ingested by `medrec ingest`; returns its stdout.
+async fn ingested() -> (TestDb, String) {
+    let db = TestDb::migrated().await.unwrap();
+    let dir = sample_dir();
+    let stdout = medrec_ok(&db, &["ingest", dir.to_str().unwrap()]).await;
+    (db, stdout)
+}
+
+async fn export(db: &TestDb, format: &str, out: &Path, as_of: Option<&str>) {
+    let mut args = vec!["features", "export", "--format", format];
+    args.extend(["--out", out.to_str().unwrap()]);
+    if let Some(date) = as_of {
+        args.extend(["--as-of", date]);
+    }
+    let stdout = medrec_ok(db, &args).await;
+    assert!(
+        stdout.contains(&format!("wrote 50 person(s) to {}", out.display())),
+        "{stdout}"
+    );
+}
+
+fn expected_header() -> Vec<String> {
+    std::iter::once("person_id")
+        .chain(FEATURES.iter().map(|f| f.name))
+        .map(String::from)
+        .collect()
+}
+
+/// The header and the rows (by person id) of an exported CSV.
+fn read_csv(path: &Path) -> (Vec<String>, BTreeMap<i64, Vec<String>>) {
+    let mut reader = csv::Reader::from_path(path).unwrap();
+    let header = reader.headers().unwrap().iter().map(String::from).collect();
+    let mut rows = BTreeMap::new();
+    for record in reader.records() {
+        let record: Vec<String> = record.unwrap().iter().map(String::from).collect();
+        let id: i64 = record[0].parse().unwrap();
+        assert!(rows.insert(id, record).is_none(), "person {id} twice");
+    }
+    (header, rows)
+}
+
+/// The rows of an exported Parquet file (by person id), each as its column name/value pairs,
+/// after checking the file's schema.
+fn read_parquet(path: &Path) -> BTreeMap<i64, Vec<(String, Field)>> {
+    let reader = SerializedFileReader::try_from(path).unwrap();
+    let schema = reader.metadata().file_metadata().schema_descr_ptr();
+    let names: Vec<String> = schema.columns().iter().map(|c| c.name().into()).collect();
+    assert_eq!(names, expected_header());
+    let person_id = schema.column(0);
+    assert_eq!(person_id.physical_type(), PhysicalType::INT64);
+    assert_eq!(
+        person_id.self_type().get_basic_info().repetition(),
+        Repetition::REQUIRED
+    );
+    for (feature, column) in FEATURES.iter().zip(&schema.columns()[1..]) {
+        let (physical, logical) = match feature.kind {
+            FeatureKind::Bool => (PhysicalType::BOOLEAN, None),
+            FeatureKind::Int => (PhysicalType::INT32, None),
+            FeatureKind::Float => (PhysicalType::DOUBLE, None),
+            FeatureKind::Date => (PhysicalType::INT32, Some(LogicalType::Date)),
+            FeatureKind::Text => (PhysicalType::BYTE_ARRAY, Some(LogicalType::String)),
+        };
+        assert_eq!(column.physical_type(), physical, "{}", feature.name);
+        assert_eq!(
+            column.logical_type_ref(),
+            logical.as_ref(),
+            "{}",
+            feature.name
+        );
+        assert_eq!(column.max_def_level(), 1, "{}", feature.name);
+    }
+
+    let mut rows = BTreeMap::new();
+    for row in reader {
+        let row: Vec<(String, Field)> = row
+            .unwrap()
+            .get_column_iter()
+            .map(|(name, field)| (name.clone(), field.clone()))
+            .collect();
+        let Field::Long(id) = row[0].1 else {
+            panic!("person_id is {:?}", row[0].1)
+        };
+        assert!(rows.insert(id, row).is_none(), "person {id} twice");
+    }
+    rows
+}
+
+fn field<'a>(row: &'a [(String, Field)], name: &str) -> &'a Field {
+    &row.iter().find(|(n, _)| n == name).unwrap().1
+}
+
+/// Whether a Parquet value and a CSV field (as `write_csv` prints it) are the same value.
+fn same_value(parquet: &Field, csv: &str) -> bool {
+    match parquet {
+        Field::Null => csv.is_empty(),
+        Field::Bool(b) => csv == b.to_string(),
+        Field::Int(n) => csv == n.to_string(),
+        Field::Long(n) => csv == n.to_string(),
+        Field::Double(x) => csv.parse::<f64>() == Ok(*x),
+        Field::Date(days) => {
+            let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap();
+            csv == (epoch + chrono::Days::new(u64::try_from(*days).unwrap())).to_string()
+        }
+        Field::Str(s) => csv == s,
+        other => panic!("unexpected Parquet value {other:?}"),
+    }
+}
+
+/// Asserts that the two exports hold the same persons and values.
+fn assert_same(csv: &BTreeMap<i64, Vec<String>>, parquet: &BTreeMap<i64, Vec<(String, Field)>>) {
+    assert_eq!(
+        csv.keys().collect::<Vec<_>>(),
+        parquet.keys().collect::<Vec<_>>()
+    );
+    for (id, csv_row) in csv {
+        for ((name, value), text) in parquet[id].iter().zip(csv_row) {
+            assert!(
+                same_value(value, text),
+                "person {id} {name}: parquet {value:?}, csv {text:?}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn ingest_then_export_csv_and_parquet() {
+    let (db, stdout) = ingested().await;
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("rx ") && l.contains(" 480 ") && l.contains(" 326 ")),
+        "{stdout}"
+    );
+    for table in ["conditions", "labs", "lifestyle", "rx", "tests"] {
+        assert!(
+            stdout
+                .lines()
+                .any(|l| l.starts_with(&format!("{table} "))
+                    && l.ends_with(&format!("{table}_ae.csv"))),
+            "no report line for {table}: {stdout}"
+        );
+    }
+    assert!(
+        stdout.contains("features recomputed for 50 person(s)"),
+        "{stdout}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let csv_path = dir.path().join("f.csv");
+    let parquet_path = dir.path().join("f.parquet");
+    export(&db, "csv", &csv_path, None).await;
+    export(&db, "parquet", &parquet_path, None).await;
+
+    let parquet = read_parquet(&parquet_path);
+    assert_eq!(parquet.len(), 50);
+    assert_eq!(field(&parquet[&3597], "hgb_latest"), &Field::Double(11.5));
+    assert_eq!(
+        field(&parquet[&3597], "taking_alpha_blockers"),
+        &Field::Bool(true)
+    );
+    assert_eq!(
+        field(&parquet[&3597], "hgb_latest_date"),
+        &Field::Date(
+            (NaiveDate::from_ymd_opt(2035, 1, 14).unwrap()
+                - NaiveDate::from_ymd_opt(1970, 1, 1).unwrap())
+            .num_days() as i32
+        )
+    );
+    assert_eq!(
+        field(&parquet[&3599], "taking_alpha_blockers"),
+        &Field::Null
+    );
+
+    let (header, csv) = read_csv(&csv_path);
+    assert!(
+        header.join(",").starts_with(
+            "person_id,taking_alpha_blockers,hgb_latest,hgb_latest_date,encounters_6m,"
+        ),
+        "{header:?}"
+    );
+    assert_eq!(header, expected_header());
+    assert_eq!(csv.len(), 50);
+    assert_same(&csv, &parquet);
+}
+
+#[tokio::test]
+async fn export_as_of_a_date() {
+    let (db, _) = ingested().await;
+    let dir = tempfile::tempdir().unwrap();
+    let csv_path = dir.path().join("f.csv");
+    let parquet_path = dir.path().join("f.parquet");
+    export(&db, "csv", &csv_path, Some("2035-01-13")).await;
+    export(&db, "parquet", &parquet_path, Some("2035-01-13")).await;
+
+    // 3597's hemoglobin: 10.2 on 2034-10-21, 11.5 on 2035-01-14.
+    let (header, csv) = read_csv(&csv_path);
+    let hgb = header.iter().position(|h| h == "hgb_latest").unwrap();
+    let hgb_date = header.iter().position(|h| h == "hgb_latest_date").unwrap();
+    assert_eq!(csv[&3597][hgb], "10.2");
+    assert_eq!(csv[&3597][hgb_date], "2034-10-21");
+    let parquet = read_parquet(&parquet_path);
+    assert_eq!(field(&parquet[&3597], "hgb_latest"), &Field::Double(10.2));
+    assert_same(&csv, &parquet);
+}
+
+#[tokio::test]
+async fn export_rejects_an_unknown_format() {
+    let db = TestDb::migrated().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("f.json");
+    let output = medrec(
+        &db,
+        &[
+            "features",
+            "export",
+            "--format",
+            "json",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    )
+    .await;
+    assert!(!output.status.success(), "{}", describe(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("\"json\""), "{stderr}");
+}
+
+#[tokio::test]
+async fn ingest_fails_naming_a_file_of_no_table() {
+    let db = TestDb::migrated().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(sample_dir().join("rx_ae.csv"), dir.path().join("rx_ae.csv")).unwrap();
+    std::fs::write(dir.path().join("notes.csv"), "person_id,note\n1,hello\n").unwrap();
+    let output = medrec(&db, &["ingest", dir.path().to_str().unwrap()]).await;
+    assert!(!output.status.success(), "{}", describe(&output));
+    assert_ne!(output.status.code(), Some(0));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("notes.csv"), "{stderr}");
+}
