@@ -569,58 +569,27 @@ fn contradicts(flag_src: Option<&str>, flag_calc: Option<&str>) -> bool {
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeSet;
-    use std::io::BufReader;
 
     use super::*;
     use crate::clean::CleanedRow;
     use crate::Outcome;
 
-    const SAMPLE: &str = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/data/sample/labs_ae.csv"
-    );
+    use crate::clean::test_support;
 
-    /// Every outcome of the sample file, cleaned through the real framework.
     fn sample() -> Vec<Outcome> {
-        let file = std::fs::File::open(SAMPLE).expect("the sample labs file");
-        crate::Table::Labs
-            .clean(BufReader::new(file))
-            .expect("a cleanable header")
-            .collect::<std::io::Result<Vec<_>>>()
-            .expect("readable")
+        test_support::sample_outcomes(crate::Table::Labs)
     }
 
     fn clean_rows() -> Vec<CleanedRow> {
-        sample()
-            .into_iter()
-            .filter_map(|o| match o {
-                Outcome::Clean(row) => Some(row),
-                Outcome::Quarantined(_) => None,
-            })
-            .collect()
-    }
-
-    /// A clean row's value by column name.
-    fn get<'a>(row: &'a CleanedRow, column: &str) -> &'a Value {
-        let i = LabRow::COLUMNS
-            .iter()
-            .position(|c| c.name == column)
-            .unwrap_or_else(|| panic!("no column {column}"));
-        &row.values[i]
+        test_support::sample_clean_rows(crate::Table::Labs)
     }
 
     fn text<'a>(row: &'a CleanedRow, column: &str) -> Option<&'a str> {
-        match get(row, column) {
-            Value::Text(t) => t.as_deref(),
-            other => panic!("{column} is not text: {other:?}"),
-        }
+        test_support::text(LabRow::COLUMNS, row, column)
     }
 
     fn num(row: &CleanedRow, column: &str) -> Option<f64> {
-        match get(row, column) {
-            Value::Float8(v) => *v,
-            other => panic!("{column} is not a float: {other:?}"),
-        }
+        test_support::num(LabRow::COLUMNS, row, column)
     }
 
     /// The first clean row of a person with this feature and raw value.

@@ -515,3 +515,56 @@ impl Table {
         })
     }
 }
+
+/// Shared by the table modules' tests: the real sample, cleaned through the real framework.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use super::*;
+
+    pub fn sample_outcomes(table: Table) -> Vec<Outcome> {
+        let path = format!(
+            "{}/../../../shared/data/sample/{}_ae.csv",
+            env!("CARGO_MANIFEST_DIR"),
+            table.name()
+        );
+        let file = std::fs::File::open(&path).expect("the sample is in ../shared/data/sample");
+        table
+            .clean(std::io::BufReader::new(file))
+            .expect("a cleanable header")
+            .collect::<io::Result<Vec<_>>>()
+            .expect("readable")
+    }
+
+    pub fn sample_clean_rows(table: Table) -> Vec<CleanedRow> {
+        sample_outcomes(table)
+            .into_iter()
+            .filter_map(|o| match o {
+                Outcome::Clean(row) => Some(row),
+                Outcome::Quarantined(_) => None,
+            })
+            .collect()
+    }
+
+    /// A clean row's value by column name.
+    pub fn value<'a>(columns: &[Column], row: &'a CleanedRow, column: &str) -> &'a Value {
+        let i = columns
+            .iter()
+            .position(|c| c.name == column)
+            .unwrap_or_else(|| panic!("no column {column}"));
+        &row.values[i]
+    }
+
+    pub fn text<'a>(columns: &[Column], row: &'a CleanedRow, column: &str) -> Option<&'a str> {
+        match value(columns, row, column) {
+            Value::Text(t) => t.as_deref(),
+            other => panic!("{column} is not text: {other:?}"),
+        }
+    }
+
+    pub fn num(columns: &[Column], row: &CleanedRow, column: &str) -> Option<f64> {
+        match value(columns, row, column) {
+            Value::Float8(v) => *v,
+            other => panic!("{column} is not a float: {other:?}"),
+        }
+    }
+}

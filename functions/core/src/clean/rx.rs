@@ -276,32 +276,19 @@ mod tests {
     use crate::clean::CleanedRow;
     use crate::clean::Outcome;
 
-    const SAMPLE: &str = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/data/sample/rx_ae.csv"
-    );
+    use crate::clean::test_support;
 
     fn sample_rows() -> Vec<CleanedRow> {
-        let file = std::io::BufReader::new(std::fs::File::open(SAMPLE).expect("sample present"));
-        Table::Rx
-            .clean(file)
-            .unwrap()
-            .map(|o| match o.unwrap() {
-                Outcome::Clean(row) => row,
-                Outcome::Quarantined(q) => panic!("sample row quarantined: {q:?}"),
-            })
-            .collect()
+        let outcomes = test_support::sample_outcomes(Table::Rx);
+        assert!(
+            outcomes.iter().all(|o| matches!(o, Outcome::Clean(_))),
+            "a sample row was quarantined"
+        );
+        test_support::sample_clean_rows(Table::Rx)
     }
 
     fn text<'a>(row: &'a CleanedRow, column: &str) -> Option<&'a str> {
-        let i = RxRow::COLUMNS
-            .iter()
-            .position(|c| c.name == column)
-            .unwrap();
-        match &row.values[i] {
-            Value::Text(t) => t.as_deref(),
-            other => panic!("{column} is not text: {other:?}"),
-        }
+        test_support::text(RxRow::COLUMNS, row, column)
     }
 
     fn find<'a>(rows: &'a [CleanedRow], person: i64, name: &str) -> &'a CleanedRow {

@@ -285,58 +285,31 @@ pub fn duration_seconds(raw: &str) -> Option<f64> {
 #[cfg(test)]
 #[allow(clippy::module_inception)]
 mod tests {
-    use std::io::BufReader;
 
     use super::*;
     use crate::clean::CleanedRow;
     use crate::Outcome;
 
-    const SAMPLE: &str = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/data/sample/tests_ae.csv"
-    );
+    use crate::clean::test_support;
 
-    /// Every outcome of the sample file, cleaned through the real framework.
     fn sample() -> Vec<Outcome> {
-        let file = std::fs::File::open(SAMPLE).expect("the sample tests file");
-        crate::Table::Tests
-            .clean(BufReader::new(file))
-            .expect("a cleanable header")
-            .collect::<std::io::Result<Vec<_>>>()
-            .expect("readable")
+        test_support::sample_outcomes(crate::Table::Tests)
     }
 
     fn clean_rows() -> Vec<CleanedRow> {
-        sample()
-            .into_iter()
-            .filter_map(|o| match o {
-                Outcome::Clean(row) => Some(row),
-                Outcome::Quarantined(_) => None,
-            })
-            .collect()
+        test_support::sample_clean_rows(crate::Table::Tests)
     }
 
-    /// A clean row's value by column name.
     fn get<'a>(row: &'a CleanedRow, column: &str) -> &'a Value {
-        let i = TestRow::COLUMNS
-            .iter()
-            .position(|c| c.name == column)
-            .unwrap_or_else(|| panic!("no column {column}"));
-        &row.values[i]
+        test_support::value(TestRow::COLUMNS, row, column)
     }
 
     fn text<'a>(row: &'a CleanedRow, column: &str) -> Option<&'a str> {
-        match get(row, column) {
-            Value::Text(t) => t.as_deref(),
-            other => panic!("{column} is not text: {other:?}"),
-        }
+        test_support::text(TestRow::COLUMNS, row, column)
     }
 
     fn num(row: &CleanedRow, column: &str) -> Option<f64> {
-        match get(row, column) {
-            Value::Float8(v) => *v,
-            other => panic!("{column} is not a float: {other:?}"),
-        }
+        test_support::num(TestRow::COLUMNS, row, column)
     }
 
     fn int(row: &CleanedRow, column: &str) -> Option<i32> {
