@@ -202,6 +202,73 @@ fn looks_like_person_name(raw: &str) -> bool {
     words.iter().any(|w| credential.contains(w)) || upper.contains(". ")
 }
 
+/// The comparison of a censored result (`<0.1`, `>60`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operator {
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+impl Operator {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Operator::Lt => "<",
+            Operator::Le => "<=",
+            Operator::Gt => ">",
+            Operator::Ge => ">=",
+        }
+    }
+}
+
+/// `<=5` -> (Le, "5"), `> 60` -> (Gt, "60"); `None` when there is no leading operator.
+pub fn split_operator(raw: &str) -> Option<(Operator, &str)> {
+    // Two-character operators first, so `<=` is not read as `<` followed by `=5`.
+    let operators = [
+        ("<=", Operator::Le),
+        (">=", Operator::Ge),
+        ("<", Operator::Lt),
+        (">", Operator::Gt),
+    ];
+    operators
+        .iter()
+        .find_map(|(text, op)| raw.strip_prefix(text).map(|rest| (*op, rest.trim_start())))
+}
+
+/// A censored number: `<0.1` -> (Lt, 0.1).
+pub fn parse_censored(raw: &str) -> Option<(Operator, f64)> {
+    let (op, rest) = split_operator(raw)?;
+    number(rest).map(|v| (op, v))
+}
+
+/// `a-b`, `a - b`, `a- b` with `a <= b` -> (a, b). Every dash after the first character is
+/// tried as the separator, so a negative low bound (`-2-2`) still reads. An inverted range
+/// (`10-5`) is not a range: comparing against it would call every value both low and high.
+pub fn split_range(raw: &str) -> Option<(f64, f64)> {
+    raw.char_indices()
+        .filter(|&(i, c)| c == '-' && i > 0)
+        .find_map(|(i, _)| {
+            let low = number(raw[..i].trim())?;
+            let high = number(raw[i + 1..].trim())?;
+            Some((low, high))
+        })
+        .filter(|(low, high)| low <= high)
+}
+
+/// A source column that carries one constant (`labs.feature_type` is always "Labs") is not
+/// stored; any other value would be information, so it is kept in `raw_values`.
+pub fn drop_constant_column(
+    raw: Option<&str>,
+    column: &'static str,
+    constant: &str,
+    notes: &mut Notes,
+) {
+    if let Some(other) = raw.filter(|v| !v.eq_ignore_ascii_case(constant)) {
+        notes.raw_values.push((column, other.to_owned()));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

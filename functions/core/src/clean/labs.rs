@@ -8,7 +8,7 @@
 
 use chrono::NaiveDate;
 
-use super::common;
+use super::common::{self, parse_censored, split_range, Operator};
 use super::{CleanRow, Cleaner, Flag, Notes, Reason, Rejection};
 use crate::table::Table;
 use crate::value::{col, Column, ColumnType::*, Value};
@@ -67,12 +67,7 @@ impl Cleaner for LabsCleaner {
         let feature = raw
             .get("feature")
             .ok_or(Rejection::new(Reason::MissingRequiredValue, "feature"))?;
-        if let Some(other) = raw
-            .get("feature_type")
-            .filter(|t| !t.eq_ignore_ascii_case("Labs"))
-        {
-            notes.raw_values.push(("feature_type", other.to_owned()));
-        }
+        common::drop_constant_column(raw.get("feature_type"), "feature_type", "Labs", notes);
 
         let loinc = raw.get("loinc").and_then(|code| {
             let valid = is_valid_loinc(code);
@@ -336,46 +331,6 @@ pub fn analyte(feature: &str) -> Option<&'static str> {
 // ---------------------------------------------------------------------------------------------
 // Values
 
-/// The comparison of a censored result (`<0.1`, `>60`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Operator {
-    Lt,
-    Le,
-    Gt,
-    Ge,
-}
-
-impl Operator {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Operator::Lt => "<",
-            Operator::Le => "<=",
-            Operator::Gt => ">",
-            Operator::Ge => ">=",
-        }
-    }
-}
-
-/// `<=5` -> (Le, "5"), `> 60` -> (Gt, "60"); `None` when there is no leading operator.
-fn split_operator(raw: &str) -> Option<(Operator, &str)> {
-    // Two-character operators first, so `<=` is not read as `<` followed by `=5`.
-    let operators = [
-        ("<=", Operator::Le),
-        (">=", Operator::Ge),
-        ("<", Operator::Lt),
-        (">", Operator::Gt),
-    ];
-    operators
-        .iter()
-        .find_map(|(text, op)| raw.strip_prefix(text).map(|rest| (*op, rest.trim_start())))
-}
-
-/// A censored number: `<0.1` -> (Lt, 0.1). Also used by the tests cleaner.
-pub(super) fn parse_censored(raw: &str) -> Option<(Operator, f64)> {
-    let (op, rest) = split_operator(raw)?;
-    common::number(rest).map(|v| (op, v))
-}
-
 /// A lab result as written.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Reading {
@@ -464,22 +419,6 @@ pub fn parse_range(raw: &str) -> Range {
         ..Range::default()
     }
 }
-
-/// `a-b`, `a - b`, `a- b` with `a <= b` -> (a, b). Every dash after the first character is
-/// tried as the separator, so a negative low bound (`-2-2`) still reads. An inverted range
-/// (`10-5`) is not a range: comparing against it would call every value both low and high.
-/// Also used by the tests cleaner.
-pub(super) fn split_range(raw: &str) -> Option<(f64, f64)> {
-    raw.char_indices()
-        .filter(|&(i, c)| c == '-' && i > 0)
-        .find_map(|(i, _)| {
-            let low = common::number(raw[..i].trim())?;
-            let high = common::number(raw[i + 1..].trim())?;
-            Some((low, high))
-        })
-        .filter(|(low, high)| low <= high)
-}
-
 /// The two malformed ranges of DATA_NOTES 5.5, repaired only when the result is a proper
 /// range (low < high):
 /// - a stray `.0` on a bound: `4.4.0-10.0` -> 4.4..10.0;

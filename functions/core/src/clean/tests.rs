@@ -12,8 +12,7 @@
 
 use chrono::NaiveDate;
 
-use super::common;
-use super::labs::{parse_censored, split_range};
+use super::common::{self, parse_censored, split_range};
 use super::{CleanRow, Cleaner, Flag, Notes, Reason, Rejection};
 use crate::table::Table;
 use crate::value::{col, Column, ColumnType::*, Value};
@@ -64,12 +63,7 @@ impl Cleaner for TestsCleaner {
         let feature = raw
             .get("feature")
             .ok_or(Rejection::new(Reason::MissingRequiredValue, "feature"))?;
-        if let Some(other) = raw
-            .get("feature_type")
-            .filter(|t| !t.eq_ignore_ascii_case("Test"))
-        {
-            notes.raw_values.push(("feature_type", other.to_owned()));
-        }
+        common::drop_constant_column(raw.get("feature_type"), "feature_type", "Test", notes);
         let value = raw.get("value");
         let parsed = match value {
             None => Parsed::default(),
