@@ -5,6 +5,7 @@
 //! the low-level parser says how many input bytes each record consumed.
 
 use std::io::{self, BufRead, Read};
+use std::sync::{Arc, Mutex};
 
 use sha2::{Digest, Sha256};
 
@@ -187,33 +188,51 @@ fn count_line_ends(bytes: &[u8], after_cr: &mut bool) -> u64 {
     count
 }
 
-/// Passes bytes through while computing their SHA-256 and counting them.
+/// Passes bytes through while computing their SHA-256 and counting them. The reader is
+/// usually moved into a parser; [`HashingReader::digest`] keeps a handle to read the result.
 pub struct HashingReader<R> {
     inner: R,
-    hasher: Sha256,
-    bytes: u64,
+    digest: ContentDigest,
+}
+
+/// The running SHA-256 and length of what a [`HashingReader`] has read.
+#[derive(Clone, Default)]
+pub struct ContentDigest(Arc<Mutex<(Sha256, u64)>>);
+
+impl ContentDigest {
+    /// Hex SHA-256 and length of everything read so far.
+    pub fn finish(&self) -> (String, u64) {
+        let state = self
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        (hex(&state.0.clone().finalize()), state.1)
+    }
 }
 
 impl<R: Read> HashingReader<R> {
     pub fn new(inner: R) -> Self {
         HashingReader {
             inner,
-            hasher: Sha256::new(),
-            bytes: 0,
+            digest: ContentDigest::default(),
         }
     }
 
-    /// Hex SHA-256 and length of everything read so far.
-    pub fn finish(&self) -> (String, u64) {
-        (hex(&self.hasher.clone().finalize()), self.bytes)
+    pub fn digest(&self) -> ContentDigest {
+        self.digest.clone()
     }
 }
 
 impl<R: Read> Read for HashingReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.bytes += n as u64;
+        let mut state = self
+            .digest
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        state.0.update(&buf[..n]);
+        state.1 += n as u64;
         Ok(n)
     }
 }
@@ -295,8 +314,8 @@ mod tests {
     fn hashing_reader_matches_direct_hash() {
         let data = b"hello world";
         let mut reader = HashingReader::new(&data[..]);
+        let digest = reader.digest();
         std::io::copy(&mut reader, &mut std::io::sink()).unwrap();
-        assert_eq!(reader.finish().0, sha256_hex(&data[..]).unwrap());
-        assert_eq!(reader.finish().1, 11);
+        assert_eq!(digest.finish(), (sha256_hex(&data[..]).unwrap(), 11));
     }
 }

@@ -7,7 +7,7 @@ use std::io::{BufReader, Read};
 use std::pin::pin;
 use std::time::{Duration, Instant};
 
-use medrec_core::reader::HashingReader;
+use medrec_core::reader::{ContentDigest, HashingReader};
 use medrec_core::{
     CleanedRow, Column, ColumnType, FileError, Outcome, QuarantinedRow, Reason, Table,
 };
@@ -203,11 +203,11 @@ async fn load_in_transaction<R: Read + Send + 'static>(
     };
 
     // Open (and check the header) before touching the database.
-    let (outcomes, hashing) = tokio::task::spawn_blocking(move || {
+    let (outcomes, digest) = tokio::task::spawn_blocking(move || {
         let hashing = HashingReader::new(input);
-        let shared = SharedHasher::new(hashing);
-        let outcomes = table.clean(BufReader::with_capacity(1 << 16, shared.clone()))?;
-        Ok::<_, FileError>((outcomes, shared))
+        let digest = hashing.digest();
+        let outcomes = table.clean(BufReader::with_capacity(1 << 16, hashing))?;
+        Ok::<_, FileError>((outcomes, digest))
     })
     .await
     .expect("cleaning thread panicked")
@@ -233,7 +233,7 @@ async fn load_in_transaction<R: Read + Send + 'static>(
         .map_err(|e| db_error(source, e))?;
 
     let (sender, receiver) = mpsc::channel::<Vec<Outcome>>(BATCHES_IN_FLIGHT);
-    let cleaning = tokio::task::spawn_blocking(move || clean_into(outcomes, hashing, sender));
+    let cleaning = tokio::task::spawn_blocking(move || clean_into(outcomes, digest, sender));
     let copied = copy_to_stage(&tx, table, receiver).await;
     let summary = cleaning
         .await
@@ -314,34 +314,10 @@ async fn load_in_transaction<R: Read + Send + 'static>(
     Ok(report)
 }
 
-/// The hashing reader is owned by the CSV reader; the cleaning thread reads the digest at the end.
-struct SharedHasher<R>(std::sync::Arc<std::sync::Mutex<HashingReader<R>>>);
-
-impl<R> Clone for SharedHasher<R> {
-    fn clone(&self) -> Self {
-        SharedHasher(self.0.clone())
-    }
-}
-
-impl<R: Read> SharedHasher<R> {
-    fn new(inner: HashingReader<R>) -> Self {
-        SharedHasher(std::sync::Arc::new(std::sync::Mutex::new(inner)))
-    }
-    fn finish(&self) -> (String, u64) {
-        self.0.lock().expect("hasher lock").finish()
-    }
-}
-
-impl<R: Read> Read for SharedHasher<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("hasher lock").read(buf)
-    }
-}
-
 /// Runs on a blocking thread: cleans every row and sends them in batches.
-fn clean_into<R: Read>(
+fn clean_into(
     outcomes: medrec_core::clean::OutcomeStream<'static>,
-    hashing: SharedHasher<R>,
+    digest: ContentDigest,
     sender: mpsc::Sender<Vec<Outcome>>,
 ) -> std::io::Result<CleanSummary> {
     let mut summary = CleanSummary::default();
@@ -366,10 +342,8 @@ fn clean_into<R: Read>(
     if !batch.is_empty() {
         let _ = sender.blocking_send(batch);
     }
-    // The reader may stop before EOF (trailing blank lines); hash what is left.
-    let mut rest = hashing.clone();
-    std::io::copy(&mut rest, &mut std::io::sink())?;
-    (summary.sha256, summary.bytes) = hashing.finish();
+    // The record reader stops only at end of input, so the digest covers the whole file.
+    (summary.sha256, summary.bytes) = digest.finish();
     Ok(summary)
 }
 
