@@ -198,6 +198,9 @@ async fn ingest_then_export_csv_and_parquet() {
         stdout.contains("features recomputed for 50 person(s)"),
         "{stdout}"
     );
+    // The documented full recompute (docs/features.md).
+    let refreshed = medrec_ok(&db, &["features", "refresh"]).await;
+    assert_eq!(refreshed.trim(), "recomputed the features of 50 person(s)");
 
     let dir = tempfile::tempdir().unwrap();
     let csv_path = dir.path().join("f.csv");

@@ -11,7 +11,6 @@ pub async fn refresh(
     client: &Client,
     persons: Option<&[i64]>,
 ) -> Result<i64, tokio_postgres::Error> {
-    let persons: Option<Vec<i64>> = persons.map(<[i64]>::to_vec);
     Ok(client
         .query_one("SELECT refresh_person_features($1)", &[&persons])
         .await?
@@ -40,7 +39,6 @@ pub async fn read(
     persons: Option<&[i64]>,
     as_of: Option<NaiveDate>,
 ) -> Result<Vec<PersonFeatures>, tokio_postgres::Error> {
-    let persons: Option<Vec<i64>> = persons.map(<[i64]>::to_vec);
     let rows = match as_of {
         None => {
             client

@@ -58,14 +58,14 @@ pub async fn migrate(client: &mut Client) -> anyhow::Result<Vec<&'static str>> {
         .await?;
         newly_applied.push(*version);
     }
-    for (class, description) in &DRUG_BOOK.classes {
-        tx.execute(
-            "INSERT INTO drug_class (drug_class, description) VALUES ($1, $2)
-             ON CONFLICT (drug_class) DO UPDATE SET description = EXCLUDED.description",
-            &[class, description],
-        )
-        .await?;
-    }
+    let (classes, descriptions): (Vec<&str>, Vec<&str>) = DRUG_BOOK.classes.iter().copied().unzip();
+    tx.execute(
+        "INSERT INTO drug_class (drug_class, description)
+         SELECT * FROM unnest($1::text[], $2::text[])
+         ON CONFLICT (drug_class) DO UPDATE SET description = EXCLUDED.description",
+        &[&classes, &descriptions],
+    )
+    .await?;
     tx.commit().await?;
     Ok(newly_applied)
 }
