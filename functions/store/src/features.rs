@@ -125,3 +125,59 @@ pub async fn summary(client: &Client) -> Result<Vec<(String, String)>, tokio_pos
         ("definitions_version".into(), t(8)),
     ])
 }
+
+/// One person's features as the API serves them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FeatureDocument {
+    pub features: PersonFeatures,
+    pub definitions_version: String,
+    /// When the stored row was computed; `None` when computed for this request (as of a date, or
+    /// not stored yet).
+    pub computed_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// The features of one person: the stored row, or computed now when `as_of` is given or the
+/// person has no stored row yet (their load's refresh has not run). `None` for an unknown person.
+pub async fn for_person(
+    client: &impl deadpool_postgres::GenericClient,
+    person: i64,
+    as_of: Option<NaiveDate>,
+) -> Result<Option<FeatureDocument>, tokio_postgres::Error> {
+    if as_of.is_none() {
+        let statement = client
+            .prepare_cached(&format!(
+                "SELECT person_id, {}, definitions_version, computed_at
+                 FROM person_features WHERE person_id = $1",
+                select_list()
+            ))
+            .await?;
+        let stored = client.query_opt(&statement, &[&person]).await?;
+        if let Some(row) = stored {
+            let n = FEATURES.len();
+            return Ok(Some(FeatureDocument {
+                features: to_features(&row),
+                definitions_version: row.get(n + 1),
+                computed_at: Some(row.get(n + 2)),
+            }));
+        }
+    }
+    let statement = client
+        .prepare_cached(&format!(
+            "SELECT p.person_id, {}, feature_definitions_version()
+             FROM person p
+             LEFT JOIN person_features_as_of(ARRAY[$1::bigint], $2) f USING (person_id)
+             WHERE p.person_id = $1",
+            FEATURES
+                .iter()
+                .map(|f| format!("f.{}", f.name))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+        .await?;
+    let row = client.query_opt(&statement, &[&person, &as_of]).await?;
+    Ok(row.map(|row| FeatureDocument {
+        features: to_features(&row),
+        definitions_version: row.get(FEATURES.len() + 1),
+        computed_at: None,
+    }))
+}

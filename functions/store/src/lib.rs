@@ -4,6 +4,7 @@ pub mod db;
 pub mod features;
 pub mod load;
 pub mod migrate;
+pub mod person;
 pub mod pg_value;
 pub mod schema_doc;
 pub mod test_db;

@@ -114,6 +114,14 @@ pub async fn ingest<R: Read + Send + 'static>(
     input: R,
 ) -> Result<RunReport, IngestError> {
     let started = Instant::now();
+    if let Some(version) = &source.version {
+        if let Some(run_id) = loaded_version(client, &source, version)
+            .await
+            .map_err(|e| db_error(&source, e))?
+        {
+            return Ok(already_loaded(&source, run_id, started));
+        }
+    }
     if let Some(sha) = &source.sha256 {
         if let Some(run_id) = loaded_run(client, source.table, sha)
             .await
@@ -142,6 +150,44 @@ async fn loaded_run(
         )
         .await?
         .map(|r| r.get(0)))
+}
+
+/// A run that loaded this very object version (a re-delivered S3 event): skips the read.
+pub async fn loaded_version(
+    client: &Client,
+    source: &Source,
+    version: &str,
+) -> Result<Option<i64>, tokio_postgres::Error> {
+    Ok(client
+        .query_opt(
+            "SELECT run_id FROM ingest_run
+             WHERE table_name = $1 AND source = $2 AND source_version = $3 AND status = 'loaded'",
+            &[&source.table.name(), &source.name, &version],
+        )
+        .await?
+        .map(|r| r.get(0)))
+}
+
+/// The persons with rows first loaded by `run_id`: what a re-delivered event must re-announce,
+/// in case the first delivery committed but failed before announcing them. Scans the table, which
+/// is acceptable for the rare re-delivery.
+pub async fn persons_of_run(
+    client: &Client,
+    table: Table,
+    run_id: i64,
+) -> Result<Vec<i64>, tokio_postgres::Error> {
+    Ok(client
+        .query(
+            &format!(
+                "SELECT DISTINCT person_id FROM {} WHERE run_id = $1 ORDER BY 1",
+                table.name()
+            ),
+            &[&run_id],
+        )
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect())
 }
 
 fn already_loaded(source: &Source, run_id: i64, started: Instant) -> RunReport {

@@ -16,6 +16,8 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
     migration!("0001_ingest.sql"),
     migration!("0002_clean_tables.sql"),
     migration!("0003_features.sql"),
+    migration!("0004_person_document.sql"),
+    migration!("0005_ingest_source_version.sql"),
 ];
 
 /// Any constant: serialises concurrent migrators (two Lambdas cold-starting at once).

@@ -71,6 +71,36 @@ impl TestDb {
     pub async fn client(&self) -> anyhow::Result<Client> {
         connect(&self.config).await
     }
+
+    /// A migrated database holding the sample (`../shared/data/sample`, every `<table>_ae.csv`)
+    /// with its features computed.
+    pub async fn with_sample() -> anyhow::Result<TestDb> {
+        let db = TestDb::migrated().await?;
+        let mut client = db.client().await?;
+        for table in medrec_core::Table::ALL {
+            let name = format!("{}_ae.csv", table.name());
+            let path = sample_dir().join(&name);
+            let bytes = std::fs::read(&path)
+                .with_context(|| format!("reading the sample file {}", path.display()))?;
+            let source = crate::Source {
+                table,
+                name,
+                version: None,
+                sha256: Some(medrec_core::reader::sha256_hex(&bytes[..])?),
+            };
+            crate::ingest(&mut client, source, std::io::Cursor::new(bytes)).await?;
+        }
+        crate::features::refresh(&client, None).await?;
+        Ok(db)
+    }
+}
+
+/// The shared sample beside the repository (never copied into it).
+pub fn sample_dir() -> std::path::PathBuf {
+    std::path::PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/data/sample"
+    ))
 }
 
 fn host_of(pg: &tokio_postgres::Config) -> String {
