@@ -3,7 +3,9 @@ SHELL := /bin/bash
 DATA ?= ../shared/data/sample
 CARGO ?= cargo
 
-.PHONY: demo test lint fmt schema postgres build
+.PHONY: demo test lint fmt schema postgres build tools
+TOOLS := .venv/tools
+CARGO_LAMBDA_VERSION := 1.9.2
 
 build:
 	$(CARGO) build --release --bin medrec
@@ -13,7 +15,7 @@ demo: build
 	./target/release/medrec ingest $(DATA)
 
 ## The test suite, against the local PostgreSQL (started if it is down).
-test: postgres
+test: postgres tools
 	$(CARGO) test --workspace
 
 lint:
@@ -30,3 +32,9 @@ schema:
 ## Make sure the machine's PostgreSQL answers on 127.0.0.1:5432 (tests create their databases there).
 postgres:
 	@bash .ci/ensure-postgres
+
+## Tools the tests and the local stack run, in a venv under the repo: cargo-lambda (from PyPI).
+tools: $(TOOLS)/bin/cargo-lambda
+$(TOOLS)/bin/cargo-lambda:
+	python3 -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check cargo-lambda==$(CARGO_LAMBDA_VERSION)

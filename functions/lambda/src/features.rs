@@ -1,0 +1,69 @@
+//! The features function: SQS batches of `{"person_ids": [..]}` messages. The ids of a batch are
+//! de-duplicated and recomputed in one set-based statement; a message that cannot be parsed is
+//! reported alone (partial batch failure), so a poisoned message reaches the DLQ without failing
+//! the others.
+
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use deadpool_postgres::Pool;
+
+use crate::queue::PersonsMessage;
+
+pub struct FeaturesFunction {
+    pool: Pool,
+}
+
+impl FeaturesFunction {
+    pub fn new(pool: Pool) -> FeaturesFunction {
+        FeaturesFunction { pool }
+    }
+
+    pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
+        let mut failed: Vec<String> = Vec::new();
+        let mut parsed: Vec<String> = Vec::new();
+        let mut persons: Vec<i64> = Vec::new();
+        for message in event.records {
+            let id = message.message_id.unwrap_or_default();
+            match PersonsMessage::parse(message.body.as_deref().unwrap_or_default()) {
+                Ok(body) => {
+                    persons.extend(body.person_ids);
+                    parsed.push(id);
+                }
+                Err(error) => {
+                    tracing::error!(
+                        message_id = id,
+                        error = crate::log_safe(&error),
+                        "poisoned message"
+                    );
+                    failed.push(id);
+                }
+            }
+        }
+        persons.sort_unstable();
+        persons.dedup();
+        if !persons.is_empty() {
+            match self.refresh(&persons).await {
+                Ok(rows) => tracing::info!(persons = persons.len(), rows, "features recomputed"),
+                Err(error) => {
+                    tracing::error!(
+                        persons = persons.len(),
+                        error = crate::log_safe(&error),
+                        "recompute failed"
+                    );
+                    failed.append(&mut parsed);
+                }
+            }
+        }
+        let mut response = SqsBatchResponse::default();
+        for id in failed {
+            let mut failure = BatchItemFailure::default();
+            failure.item_identifier = id;
+            response.batch_item_failures.push(failure);
+        }
+        response
+    }
+
+    async fn refresh(&self, persons: &[i64]) -> anyhow::Result<i64> {
+        let client = self.pool.get().await?;
+        Ok(medrec_store::features::refresh(&client, Some(persons)).await?)
+    }
+}

@@ -1,0 +1,138 @@
+//! The features queue: the message the cleaning functions send and the features function reads.
+
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
+use serde::{Deserialize, Serialize};
+
+/// Person ids per message: at most 20 KB of JSON (19-digit ids), so a batch of ten stays below
+/// SQS's 256 KiB limit on a message and on a batch.
+pub const IDS_PER_MESSAGE: usize = 1_000;
+/// SendMessageBatch takes at most ten entries.
+const MESSAGES_PER_BATCH: usize = 10;
+/// Attempts for entries SQS reports as failed inside an otherwise successful batch.
+const ATTEMPTS: u32 = 4;
+
+/// `{"person_ids": [..]}`: persons whose features must be recomputed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PersonsMessage {
+    pub person_ids: Vec<i64>,
+}
+
+impl PersonsMessage {
+    /// Parses a message body; an unusable body is an error (the message is poisoned).
+    pub fn parse(body: &str) -> anyhow::Result<PersonsMessage> {
+        let message: PersonsMessage =
+            serde_json::from_str(body).context("not a {\"person_ids\": [..]} message")?;
+        if message.person_ids.iter().any(|&id| id <= 0) {
+            bail!("person ids must be positive");
+        }
+        if message.person_ids.len() > 10 * IDS_PER_MESSAGE {
+            bail!("too many person ids in one message");
+        }
+        Ok(message)
+    }
+}
+
+/// Sends person ids to the features queue.
+#[derive(Clone)]
+pub struct FeaturesQueue {
+    sqs: aws_sdk_sqs::Client,
+    url: String,
+}
+
+impl FeaturesQueue {
+    pub fn new(sqs: aws_sdk_sqs::Client, url: String) -> FeaturesQueue {
+        FeaturesQueue { sqs, url }
+    }
+
+    /// Announces `persons` in as few messages and calls as the limits allow; returns the number
+    /// of messages. Fails when a message could not be sent after retries (the caller's message
+    /// is then retried, and announcing twice is harmless: recomputing features is idempotent).
+    pub async fn announce(&self, persons: &[i64]) -> anyhow::Result<usize> {
+        let bodies: Vec<String> = persons
+            .chunks(IDS_PER_MESSAGE)
+            .map(|ids| {
+                serde_json::to_string(&PersonsMessage {
+                    person_ids: ids.to_vec(),
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        for (batch_number, batch) in bodies.chunks(MESSAGES_PER_BATCH).enumerate() {
+            let mut pending: Vec<SendMessageBatchRequestEntry> = batch
+                .iter()
+                .enumerate()
+                .map(|(i, body)| {
+                    SendMessageBatchRequestEntry::builder()
+                        .id(format!("m{batch_number}-{i}"))
+                        .message_body(body)
+                        .build()
+                })
+                .collect::<Result<_, _>>()?;
+            for attempt in 1..=ATTEMPTS {
+                let output = self
+                    .sqs
+                    .send_message_batch()
+                    .queue_url(&self.url)
+                    .set_entries(Some(pending.clone()))
+                    .send()
+                    .await
+                    .context("sending to the features queue")?;
+                let failed: Vec<&str> = output.failed().iter().map(|f| f.id()).collect();
+                if failed.is_empty() {
+                    break;
+                }
+                if attempt == ATTEMPTS {
+                    bail!(
+                        "{} message(s) to the features queue failed {ATTEMPTS} times",
+                        failed.len()
+                    );
+                }
+                pending.retain(|entry| failed.contains(&entry.id()));
+                tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
+            }
+        }
+        Ok(bodies.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_parse_strictly() {
+        assert_eq!(
+            PersonsMessage::parse(r#"{"person_ids":[1,2]}"#).unwrap(),
+            PersonsMessage {
+                person_ids: vec![1, 2]
+            }
+        );
+        for bad in [
+            "",
+            "poison",
+            "{}",
+            r#"{"person_ids":"1"}"#,
+            r#"{"person_ids":[1.5]}"#,
+            r#"{"person_ids":[0]}"#,
+            r#"{"person_ids":[-4]}"#,
+            r#"{"person_ids":[1],"extra":1}"#,
+            r#"{"person_ids":[99999999999999999999]}"#,
+        ] {
+            assert!(PersonsMessage::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_full_batch_stays_under_the_sqs_limit() {
+        let ids: Vec<i64> = (i64::MAX - IDS_PER_MESSAGE as i64..i64::MAX).collect();
+        let body = serde_json::to_string(&PersonsMessage { person_ids: ids }).unwrap();
+        assert!(
+            body.len() * MESSAGES_PER_BATCH < 256 * 1024,
+            "{}",
+            body.len()
+        );
+    }
+}

@@ -1,0 +1,348 @@
+//! The API's router at the HTTP level, in process, against a real PostgreSQL loaded with the sample.
+//! Persons: 3591 takes HYTRIN (an alpha blocker typed "Quinazoline Derivative"); 3586 has
+//! hemoglobin results; 3599 has no rx at all.
+
+use lambda_http::http::{Method, Request, StatusCode};
+use lambda_http::Body;
+use medrec_core::features::FEATURES;
+use medrec_lambda::api::{Api, API_KEY_HEADER, OPENAPI};
+use medrec_store::test_db::TestDb;
+use medrec_store::DbConfig;
+use serde_json::Value as Json;
+
+const KEY: &str = "test-key-1234";
+
+struct Answer {
+    status: StatusCode,
+    content_type: String,
+    body: Json,
+}
+
+async fn call(api: &Api, method: Method, uri: &str, key: Option<&str>) -> Answer {
+    let mut request = Request::builder().method(method).uri(uri);
+    if let Some(key) = key {
+        request = request.header(API_KEY_HEADER, key);
+    }
+    let response = api.handle(request.body(Body::Empty).unwrap()).await;
+    let status = response.status();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    let body = match response.body() {
+        Body::Text(text) => serde_json::from_str(text).unwrap(),
+        Body::Binary(bytes) => serde_json::from_slice(bytes).unwrap(),
+        Body::Empty => Json::Null,
+        _ => panic!("unexpected body kind"),
+    };
+    Answer {
+        status,
+        content_type,
+        body,
+    }
+}
+
+async fn get(api: &Api, uri: &str) -> Answer {
+    call(api, Method::GET, uri, Some(KEY)).await
+}
+
+fn api_on(config: &DbConfig) -> Api {
+    Api::new(medrec_store::pool(config, 2).unwrap(), KEY).unwrap()
+}
+
+async fn sample_api() -> (TestDb, Api) {
+    let db = TestDb::with_sample().await.unwrap();
+    let api = api_on(&db.config);
+    (db, api)
+}
+
+const TABLES: [&str; 5] = ["lifestyle", "rx", "conditions", "labs", "tests"];
+
+#[tokio::test]
+async fn a_person_document_has_every_table_typed_rows_and_lineage() {
+    let (db, api) = sample_api().await;
+    let answer = get(&api, "/persons/3591").await;
+    assert_eq!(answer.status, StatusCode::OK);
+    assert_eq!(answer.content_type, "application/json");
+    assert_eq!(answer.body["person_id"], 3591);
+    let data = answer.body["data"].as_object().unwrap();
+    assert_eq!(data.len(), 5);
+
+    // Every clean row of the person is there, once.
+    let client = db.client().await.unwrap();
+    for table in TABLES {
+        let count: i64 = client
+            .query_one(
+                &format!("SELECT count(*) FROM {table} WHERE person_id = 3591"),
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(
+            data[table].as_array().unwrap().len() as i64,
+            count,
+            "{table}"
+        );
+    }
+
+    let hytrin = data["rx"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|item| item["rx_name_norm"] == "HYTRIN")
+        .expect("the HYTRIN prescription");
+    assert_eq!(hytrin["drug_class"], "alpha_1_blocker");
+    assert!(hytrin.get("person_id").is_none());
+    assert!(hytrin["row_id"]
+        .as_str()
+        .is_some_and(|id| id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit())));
+    assert!(hytrin["run_id"].is_i64());
+    assert!(hytrin["source_line"].as_i64().unwrap() > 1);
+    assert!(hytrin["flags"].is_array());
+    let rx_date = hytrin["rx_date"].as_str().unwrap();
+    assert!(chrono::NaiveDate::parse_from_str(rx_date, "%Y-%m-%d").is_ok());
+
+    let labs = get(&api, "/persons/3586?types=labs").await.body;
+    let hgb = labs["data"]["labs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|item| item["analyte"] == "hemoglobin")
+        .expect("a hemoglobin result");
+    assert!(hgb["value_num"].is_f64(), "numbers are JSON numbers");
+    assert_eq!(hgb["loinc"], "4548-4", "the source code is kept as given");
+}
+
+#[tokio::test]
+async fn filters_narrow_by_table_and_event_date() {
+    let (_db, api) = sample_api().await;
+    let all = get(&api, "/persons/3591").await.body;
+
+    let some = get(&api, "/persons/3591?types=rx,labs").await.body;
+    let keys: Vec<&String> = some["data"].as_object().unwrap().keys().collect();
+    assert_eq!(keys, ["labs", "rx"]);
+    assert_eq!(some["data"]["rx"], all["data"]["rx"]);
+
+    let none = get(&api, "/persons/3599?types=rx").await;
+    assert_eq!(none.status, StatusCode::OK);
+    assert_eq!(none.body["data"]["rx"], serde_json::json!([]));
+
+    // An event-date window keeps exactly the rows dated inside it.
+    let date_of = |table: &str, item: &Json| {
+        let column = match table {
+            "labs" => "feature_date",
+            "rx" => "rx_date",
+            _ => "report_date",
+        };
+        item[column].as_str().map(str::to_owned)
+    };
+    let (since, until) = ("2033-01-01", "2033-12-31");
+    let window = get(&api, &format!("/persons/3591?since={since}&until={until}"))
+        .await
+        .body;
+    let mut kept_any = false;
+    for table in TABLES {
+        let expected: Vec<&Json> = all["data"][table]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|item| {
+                date_of(table, item).is_some_and(|d| d.as_str() >= since && d.as_str() <= until)
+            })
+            .collect();
+        let got: Vec<&Json> = window["data"][table].as_array().unwrap().iter().collect();
+        assert_eq!(got, expected, "{table}");
+        kept_any |= !got.is_empty();
+    }
+    assert!(kept_any, "the window should hold some of 3591's events");
+    let total = |doc: &Json| {
+        TABLES
+            .iter()
+            .map(|t| doc["data"][t].as_array().unwrap().len())
+            .sum::<usize>()
+    };
+    assert!(total(&window) < total(&all));
+}
+
+#[tokio::test]
+async fn features_stored_and_as_of() {
+    let (_db, api) = sample_api().await;
+    let hytrin = get(&api, "/persons/3591/features").await;
+    assert_eq!(hytrin.status, StatusCode::OK);
+    let data = hytrin.body["data"].as_object().unwrap();
+    assert_eq!(data.len(), FEATURES.len());
+    assert_eq!(data["taking_alpha_blockers"], true);
+    assert!(hytrin.body["definitions_version"].is_string());
+    assert!(hytrin.body["computed_at"].is_string());
+    assert_eq!(hytrin.body["as_of"], Json::Null);
+
+    let hgb = get(&api, "/persons/3586/features").await.body;
+    assert!(hgb["data"]["hgb_latest"].is_f64());
+    let no_rx = get(&api, "/persons/3599/features").await.body;
+    assert_eq!(no_rx["data"]["taking_alpha_blockers"], Json::Null);
+
+    // Point in time: before any event nothing is known; on the index date it matches storage.
+    let before = get(&api, "/persons/3591/features?as_of=1990-01-01")
+        .await
+        .body;
+    assert_eq!(before["as_of"], "1990-01-01");
+    assert_eq!(before["computed_at"], Json::Null);
+    assert!(before["data"]
+        .as_object()
+        .unwrap()
+        .values()
+        .all(Json::is_null));
+    let index_date = data["index_date"].as_str().unwrap();
+    let same = get(&api, &format!("/persons/3591/features?as_of={index_date}"))
+        .await
+        .body;
+    assert_eq!(same["data"], hytrin.body["data"]);
+}
+
+#[tokio::test]
+async fn features_of_a_person_not_yet_refreshed_are_computed_on_read() {
+    let (db, api) = sample_api().await;
+    let client = db.client().await.unwrap();
+    let stored = get(&api, "/persons/3586/features").await.body;
+    client
+        .execute("DELETE FROM person_features WHERE person_id = 3586", &[])
+        .await
+        .unwrap();
+    let live = get(&api, "/persons/3586/features").await.body;
+    assert_eq!(live["data"], stored["data"]);
+    assert_eq!(live["computed_at"], Json::Null);
+}
+
+#[tokio::test]
+async fn bad_requests_get_problem_documents() {
+    let (_db, api) = sample_api().await;
+    for uri in [
+        "/persons/abc",
+        "/persons/-1",
+        "/persons/0",
+        "/persons/1.5",
+        "/persons/9223372036854775808",
+        "/persons/99999999999999999999999999",
+        "/persons/3591?since=2034-13-01",
+        "/persons/3591?since=yesterday",
+        "/persons/3591?until=2034-1-1",
+        "/persons/3591?since=2034-06-01&until=2034-01-01",
+        "/persons/3591?types=rx,vitals",
+        "/persons/3591?types=",
+        "/persons/3591?sinse=2034-01-01",
+        "/persons/3591?since=2034-01-01&since=2034-02-01",
+        "/persons/3591/features?as_of=2034-02-30",
+        "/persons/3591/features?since=2034-01-01",
+        "/persons/abc/features",
+    ] {
+        let answer = get(&api, uri).await;
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{uri}");
+        assert_eq!(answer.content_type, "application/problem+json", "{uri}");
+        assert_eq!(answer.body["status"], 400, "{uri}");
+        let detail = answer.body["detail"].as_str().unwrap();
+        assert!(!detail.to_lowercase().contains("select"), "{uri}: {detail}");
+    }
+}
+
+#[tokio::test]
+async fn unknown_persons_paths_and_methods() {
+    let (_db, api) = sample_api().await;
+    for uri in [
+        "/persons/999999",
+        "/persons/999999/features",
+        "/persons",
+        "/persons/3591/labs",
+        "/",
+    ] {
+        let answer = get(&api, uri).await;
+        assert_eq!(answer.status, StatusCode::NOT_FOUND, "{uri}");
+        assert_eq!(answer.content_type, "application/problem+json");
+    }
+    for method in [Method::POST, Method::PUT, Method::DELETE, Method::PATCH] {
+        let response = api
+            .handle(
+                Request::builder()
+                    .method(method.clone())
+                    .uri("/persons/3591")
+                    .header(API_KEY_HEADER, KEY)
+                    .body(Body::Empty)
+                    .unwrap(),
+            )
+            .await;
+        assert_eq!(
+            response.status(),
+            StatusCode::METHOD_NOT_ALLOWED,
+            "{method}"
+        );
+        assert_eq!(response.headers()["allow"], "GET");
+    }
+}
+
+#[tokio::test]
+async fn the_api_key_is_required_except_for_health() {
+    let (_db, api) = sample_api().await;
+    for key in [None, Some(""), Some("test-key-123"), Some("test-key-12345")] {
+        for uri in ["/persons/3591", "/persons/3591/features", "/openapi.json"] {
+            let answer = call(&api, Method::GET, uri, key).await;
+            assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{uri} {key:?}");
+            assert_eq!(answer.content_type, "application/problem+json");
+        }
+    }
+    // Unknown persons are not revealed to callers without the key.
+    let answer = call(&api, Method::GET, "/persons/999999", None).await;
+    assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
+
+    let health = call(&api, Method::GET, "/health", None).await;
+    assert_eq!(health.status, StatusCode::OK);
+    assert_eq!(health.body["database"], "ok");
+    assert!(Api::new(
+        medrec_store::pool(
+            &DbConfig {
+                url: "postgres://x@127.0.0.1/x".into()
+            },
+            1
+        )
+        .unwrap(),
+        ""
+    )
+    .is_err());
+}
+
+#[tokio::test]
+async fn the_served_contract_is_the_committed_file_and_matches_the_router() {
+    let (_db, api) = sample_api().await;
+    let served = get(&api, "/openapi.json").await;
+    assert_eq!(served.status, StatusCode::OK);
+    let committed: Json = serde_json::from_str(OPENAPI).unwrap();
+    assert_eq!(served.body, committed);
+    // Every documented path answers (with a real person in place of the template).
+    let paths = committed["paths"].as_object().unwrap();
+    assert_eq!(paths.len(), 4);
+    for path in paths.keys() {
+        let uri = path.replace("{person_id}", "3591");
+        let answer = get(&api, &uri).await;
+        assert_eq!(answer.status, StatusCode::OK, "{path}");
+    }
+}
+
+#[tokio::test]
+async fn an_unreachable_database_gives_503_not_a_hang_or_a_trace() {
+    // A port nothing listens on (bound, then released).
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let api = api_on(&DbConfig {
+        url: format!("postgres://postgres@127.0.0.1:{port}/medrec"),
+    });
+    let health = call(&api, Method::GET, "/health", None).await;
+    assert_eq!(health.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(health.body["status"], "unavailable");
+    let person = get(&api, "/persons/3591").await;
+    assert_eq!(person.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(person.content_type, "application/problem+json");
+    assert!(!person.body.to_string().contains("127.0.0.1"));
+}
