@@ -60,7 +60,9 @@ pub async fn ingest_file(
     Ok(medrec_store::ingest(client, source, file).await?)
 }
 
-pub async fn run(config: &DbConfig, dir: &Path) -> anyhow::Result<()> {
+/// Loads every raw file of `dir`; then recomputes the loaded persons' features unless
+/// `features` is false (a bulk load followed by one `medrec features refresh`).
+pub async fn run(config: &DbConfig, dir: &Path, features: bool) -> anyhow::Result<()> {
     let files = raw_files(dir)?;
     let mut client = medrec_store::connect(config).await?;
     let applied = medrec_store::migrate(&mut client).await?;
@@ -79,6 +81,12 @@ pub async fn run(config: &DbConfig, dir: &Path) -> anyhow::Result<()> {
         }
     }
     print_report(&reports);
+    if !features {
+        if !failures.is_empty() {
+            bail!("{} file(s) failed: {}", failures.len(), failures.join(", "));
+        }
+        return Ok(());
+    }
     // Locally this does what the queue and the feature Lambda do in the cloud.
     let mut persons: Vec<i64> = reports
         .iter()

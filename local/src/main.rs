@@ -1,7 +1,9 @@
 //! `medrec`: the whole pipeline on one machine.
 
 mod cluster;
+mod esm;
 mod features;
+mod generate;
 mod ingest;
 
 use std::path::PathBuf;
@@ -30,6 +32,10 @@ enum Command {
         /// Keep the throwaway PostgreSQL running and print its URL.
         #[arg(long)]
         keep: bool,
+        /// Do not recompute features after loading (for a bulk load followed by
+        /// `medrec features refresh`).
+        #[arg(long)]
+        no_features: bool,
     },
     /// Apply pending migrations to DATABASE_URL.
     Migrate,
@@ -38,6 +44,22 @@ enum Command {
         #[command(subcommand)]
         command: FeaturesCommand,
     },
+    /// Emulate Lambda's SQS event source mappings locally (LocalStack cannot run them without
+    /// Docker): poll each queue and invoke its function through `cargo lambda watch`.
+    EventSourceMappings {
+        #[arg(long, default_value = ".local/mappings.json")]
+        mappings: PathBuf,
+        /// The Lambda Invoke API (`cargo lambda watch -A 127.0.0.1 -P 9000`).
+        #[arg(long, default_value = "http://127.0.0.1:9000")]
+        lambda_url: String,
+        /// Make failed messages visible again after this many seconds instead of the queue's
+        /// visibility timeout (local testing only).
+        #[arg(long)]
+        retry_after: Option<u64>,
+    },
+    /// Write synthetic raw tables (or per-person vendor JSON files) with the sample's layout,
+    /// vocabulary and defects.
+    Generate(generate::GenerateArgs),
     /// Write the Mermaid schema diagram of a freshly migrated database.
     SchemaDiagram {
         #[arg(long, default_value = "docs/schema.md")]
@@ -99,9 +121,13 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     match Cli::parse().command {
-        Command::Ingest { dir, keep } => {
+        Command::Ingest {
+            dir,
+            keep,
+            no_features,
+        } => {
             let mut db = Database::from_env_or_throwaway()?;
-            let result = ingest::run(&db.config, &dir).await;
+            let result = ingest::run(&db.config, &dir, !no_features).await;
             if keep {
                 if let Some(cluster) = db.cluster.as_mut() {
                     let path = cluster.keep();
@@ -135,6 +161,19 @@ async fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::EventSourceMappings {
+            mappings,
+            lambda_url,
+            retry_after,
+        } => {
+            esm::run(
+                esm::read_mappings(&mappings)?,
+                lambda_url,
+                retry_after.map(std::time::Duration::from_secs),
+            )
+            .await
+        }
+        Command::Generate(args) => generate::run(args),
         Command::SchemaDiagram { out } => {
             let db = Database::from_env_or_throwaway()?;
             let mut client = medrec_store::connect(&db.config).await?;
