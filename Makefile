@@ -1,17 +1,33 @@
 # medrec: the commands the README documents. `make demo` runs the pipeline, `make test` the tests.
 SHELL := /bin/bash
 DATA ?= ../shared/data/sample
+# `make demo` generates its data unless DATA is given on the command line.
+DEMO_DATA := $(if $(filter command line environment,$(origin DATA)),$(DATA),)
 CARGO ?= cargo
 
-.PHONY: demo test lint fmt schema postgres build tools
+.PHONY: demo ingest local-up local-down test lint fmt schema postgres build tools
 TOOLS := .venv/tools
 CARGO_LAMBDA_VERSION := 1.9.2
 
 build:
 	$(CARGO) build --release --bin medrec
 
-## Clean and load a directory of raw CSVs into a throwaway PostgreSQL (or DATABASE_URL), print the report.
-demo: build
+## The serverless loop on this machine: local-up, upload DATA's CSVs (default: generated) to the
+## bucket, wait for every person's features, show a person through the API URL, local-down
+## (KEEP=1 leaves it running).
+demo:
+	DATA=$(DEMO_DATA) bash local/stack demo
+
+## Everything the loop needs, left running: PostgreSQL, LocalStack, cargo lambda watch, the poller.
+local-up:
+	bash local/stack up
+
+local-down:
+	bash local/stack down
+
+## The same cleaning with no AWS at all: a directory of raw CSVs into a throwaway PostgreSQL (or
+## DATABASE_URL), with the load report.
+ingest: build
 	./target/release/medrec ingest $(DATA)
 
 ## The test suite, against the local PostgreSQL (started if it is down).

@@ -126,6 +126,34 @@ impl Cluster {
             ],
         )
     }
+
+    /// Stops a cluster that `keep` left in `dir` and deletes the directory. A directory whose
+    /// server is already down is only deleted.
+    pub fn stop_kept(dir: &Path) -> anyhow::Result<()> {
+        let data = dir.join("data");
+        anyhow::ensure!(
+            data.join("PG_VERSION").exists(),
+            "{} holds no PostgreSQL cluster",
+            dir.display()
+        );
+        let cluster = Cluster {
+            dir: None,
+            data,
+            bin: find_bin_dir()?,
+            run_as: if unsafe { libc::geteuid() } == 0 {
+                Some(unprivileged_user()?)
+            } else {
+                None
+            },
+            port: 0,
+            url: String::new(),
+            keep: true,
+        };
+        if cluster.data.join("postmaster.pid").exists() {
+            cluster.stop()?;
+        }
+        std::fs::remove_dir_all(dir).with_context(|| format!("removing {}", dir.display()))
+    }
 }
 
 impl Drop for Cluster {

@@ -60,6 +60,12 @@ enum Command {
     /// Write synthetic raw tables (or per-person vendor JSON files) with the sample's layout,
     /// vocabulary and defects.
     Generate(generate::GenerateArgs),
+    /// A PostgreSQL cluster that outlives this command (for `make local-up`): `start` prints
+    /// `DATABASE_URL=...` and records the cluster in STATE/postgres.env; `stop` removes it.
+    Postgres {
+        #[command(subcommand)]
+        command: PostgresCommand,
+    },
     /// Write the Mermaid schema diagram of a freshly migrated database.
     SchemaDiagram {
         #[arg(long, default_value = "docs/schema.md")]
@@ -80,6 +86,18 @@ enum FeaturesCommand {
         /// Compute the features from events on or before this date (YYYY-MM-DD).
         #[arg(long)]
         as_of: Option<chrono::NaiveDate>,
+    },
+}
+
+#[derive(Subcommand)]
+enum PostgresCommand {
+    Start {
+        #[arg(long, default_value = ".local")]
+        state: PathBuf,
+    },
+    Stop {
+        #[arg(long, default_value = ".local")]
+        state: PathBuf,
     },
 }
 
@@ -174,6 +192,7 @@ async fn main() -> anyhow::Result<()> {
             .await
         }
         Command::Generate(args) => generate::run(args),
+        Command::Postgres { command } => postgres(command),
         Command::SchemaDiagram { out } => {
             let db = Database::from_env_or_throwaway()?;
             let mut client = medrec_store::connect(&db.config).await?;
@@ -181,6 +200,45 @@ async fn main() -> anyhow::Result<()> {
             let doc = medrec_store::schema_doc::render(&client).await?;
             std::fs::write(&out, doc).with_context(|| format!("writing {}", out.display()))?;
             println!("wrote {}", out.display());
+            Ok(())
+        }
+    }
+}
+
+/// `STATE/postgres.env` holds `PGCLUSTER_DIR=` and `DATABASE_URL=` lines of a kept cluster.
+fn postgres(command: PostgresCommand) -> anyhow::Result<()> {
+    match command {
+        PostgresCommand::Start { state } => {
+            let record = state.join("postgres.env");
+            anyhow::ensure!(
+                !record.exists(),
+                "{} exists: a cluster is recorded already (`medrec postgres stop` first)",
+                record.display()
+            );
+            std::fs::create_dir_all(&state)?;
+            let mut cluster = cluster::Cluster::start().context("starting PostgreSQL")?;
+            let url = cluster.url.clone();
+            let dir = cluster.keep();
+            std::fs::write(
+                &record,
+                format!("PGCLUSTER_DIR={}\nDATABASE_URL={url}\n", dir.display()),
+            )?;
+            println!("DATABASE_URL={url}");
+            Ok(())
+        }
+        PostgresCommand::Stop { state } => {
+            let record = state.join("postgres.env");
+            let Ok(text) = std::fs::read_to_string(&record) else {
+                eprintln!("no cluster recorded in {}", record.display());
+                return Ok(());
+            };
+            let dir = text
+                .lines()
+                .find_map(|l| l.strip_prefix("PGCLUSTER_DIR="))
+                .with_context(|| format!("{} has no PGCLUSTER_DIR", record.display()))?;
+            cluster::Cluster::stop_kept(std::path::Path::new(dir))?;
+            std::fs::remove_file(&record)?;
+            eprintln!("stopped and removed the PostgreSQL cluster in {dir}");
             Ok(())
         }
     }

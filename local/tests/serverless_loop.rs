@@ -1,0 +1,337 @@
+//! The serverless loop end to end, as `make local-up` runs it: the sample's CSVs uploaded to the
+//! LocalStack bucket flow S3 -> SQS -> clean function -> features queue -> features function, and
+//! come back as features from the API URL served by `cargo lambda watch`. Every hop passes
+//! through the emulated services; nothing here calls a handler directly.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde_json::Value as Json;
+use tokio_postgres::NoTls;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .canonicalize()
+        .unwrap()
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A private stack (own state directory and ports), taken down by `make local-down` on drop.
+struct Stack {
+    state: tempfile::TempDir,
+    ports: [(&'static str, String); 2],
+    env: BTreeMap<String, String>,
+}
+
+impl Stack {
+    fn make(&self, target: &str) -> std::process::Output {
+        Command::new("make")
+            .args(["--no-print-directory", target])
+            .current_dir(root())
+            .env("MEDREC_STATE_DIR", self.state.path())
+            .envs(self.ports.iter().map(|(k, v)| (*k, v.as_str())))
+            .env("ESM_RETRY_AFTER", "1")
+            .env_remove("DATABASE_URL")
+            .output()
+            .unwrap()
+    }
+
+    fn up() -> Stack {
+        let mut stack = Stack {
+            state: tempfile::tempdir().unwrap(),
+            ports: [
+                ("LOCALSTACK_PORT", free_port().to_string()),
+                ("LAMBDA_PORT", free_port().to_string()),
+            ],
+            env: BTreeMap::new(),
+        };
+        let output = stack.make("local-up");
+        assert!(
+            output.status.success(),
+            "make local-up failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let stdout = String::from_utf8(output.stdout).unwrap();
+        for name in ["API_URL", "BUCKET", "MEDREC_API_KEY"] {
+            assert!(
+                stdout.lines().any(|l| l.starts_with(&format!("{name}="))),
+                "local-up printed no {name}= line: {stdout}"
+            );
+        }
+        let env = std::fs::read_to_string(stack.state.path().join("env")).unwrap();
+        stack.env = env
+            .lines()
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        stack
+    }
+
+    fn var(&self, name: &str) -> &str {
+        &self.env[name]
+    }
+
+    /// The AWS CLI of the LocalStack venv, pointed at this stack.
+    fn aws(&self, args: &[&str]) -> String {
+        let output = Command::new(root().join(".venv/localstack/bin/aws"))
+            .args([
+                "--endpoint-url",
+                self.var("AWS_ENDPOINT_URL"),
+                "--output",
+                "json",
+            ])
+            .args(args)
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_DEFAULT_REGION", "us-east-1")
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "aws {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap()
+    }
+
+    fn upload_sample(&self) {
+        for table in ["lifestyle", "rx", "conditions", "labs", "tests"] {
+            let file = root().join(format!("../shared/data/sample/{table}_ae.csv"));
+            self.aws(&[
+                "s3",
+                "cp",
+                "--only-show-errors",
+                file.to_str().unwrap(),
+                &format!("s3://{}/raw/{table}/{table}_ae.csv", self.var("BUCKET")),
+            ]);
+        }
+    }
+
+    fn get(&self, path: &str) -> (u16, Json) {
+        let output = Command::new("curl")
+            .args(["-s", "-w", "\n%{http_code}", "-H"])
+            .arg(format!("x-api-key: {}", self.var("MEDREC_API_KEY")))
+            .arg(format!("{}{path}", self.var("API_URL")))
+            .output()
+            .unwrap();
+        let text = String::from_utf8(output.stdout).unwrap();
+        let (body, status) = text.rsplit_once('\n').unwrap();
+        (
+            status.parse().unwrap(),
+            serde_json::from_str(body).unwrap_or(Json::Null),
+        )
+    }
+
+    fn pids(&self) -> Vec<i32> {
+        ["esm.pid", "watch.pid", "localstack.pid"]
+            .iter()
+            .filter_map(|f| std::fs::read_to_string(self.state.path().join(f)).ok())
+            .filter_map(|p| p.trim().parse().ok())
+            .collect()
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        let output = self.make("local-down");
+        if !output.status.success() {
+            eprintln!(
+                "make local-down: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+    }
+}
+
+/// Polls `condition` every 500 ms until it holds, or fails after `limit`.
+async fn wait_for<F, Fut>(what: &str, limit: Duration, mut condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let started = Instant::now();
+    while !condition().await {
+        assert!(started.elapsed() < limit, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// Persons whose stored features are missing or older than `since`.
+async fn stale_persons(db: &tokio_postgres::Client, since: &str) -> i64 {
+    db.query_one(
+        "SELECT count(*) FROM person p LEFT JOIN person_features f USING (person_id)
+         WHERE f.person_id IS NULL OR f.computed_at < $1::text::timestamptz",
+        &[&since],
+    )
+    .await
+    .unwrap()
+    .get(0)
+}
+
+async fn now(db: &tokio_postgres::Client) -> String {
+    db.query_one("SELECT clock_timestamp()::text", &[])
+        .await
+        .unwrap()
+        .get(0)
+}
+
+/// Every clean table's row count, the ingest runs and every person's features: what a repeated
+/// upload must leave as it was.
+async fn snapshot(db: &tokio_postgres::Client) -> Vec<String> {
+    let mut rows = Vec::new();
+    for query in [
+        "SELECT 'lifestyle', count(*)::text FROM lifestyle",
+        "SELECT 'rx', count(*)::text FROM rx",
+        "SELECT 'conditions', count(*)::text FROM conditions",
+        "SELECT 'labs', count(*)::text FROM labs",
+        "SELECT 'tests', count(*)::text FROM tests",
+        "SELECT 'quarantine', count(*)::text FROM quarantine",
+        "SELECT status, count(*)::text FROM ingest_run GROUP BY 1",
+        "SELECT person_id::text, (to_jsonb(f) - 'computed_at')::text FROM person_features f ORDER BY 1",
+    ] {
+        for row in db.query(query, &[]).await.unwrap() {
+            rows.push(format!("{}={}", row.get::<_, String>(0), row.get::<_, String>(1)));
+        }
+    }
+    rows
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn csvs_uploaded_to_the_bucket_come_back_as_features_from_the_api() {
+    let stack = Stack::up();
+    let (db, connection) = tokio_postgres::connect(stack.var("DATABASE_URL"), NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+
+    let before_upload = now(&db).await;
+    stack.upload_sample();
+    wait_for(
+        "the five files and every person's features",
+        Duration::from_secs(300),
+        || async {
+            let loaded: i64 = db
+                .query_one(
+                    "SELECT count(*) FROM ingest_run WHERE status = 'loaded'",
+                    &[],
+                )
+                .await
+                .unwrap()
+                .get(0);
+            loaded == 5 && stale_persons(&db, &before_upload).await == 0
+        },
+    )
+    .await;
+    let persons: i64 = db
+        .query_one("SELECT count(*) FROM person_features", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(persons, 50);
+
+    // The API's answers, through the function URL.
+    let (status, hytrin) = stack.get("/persons/3591/features");
+    assert_eq!(status, 200, "{hytrin}");
+    assert_eq!(hytrin["data"]["taking_alpha_blockers"], true);
+    let (_, hemoglobin) = stack.get("/persons/3597/features");
+    assert_eq!(hemoglobin["data"]["hgb_latest"], 11.5);
+    assert_eq!(hemoglobin["data"]["hgb_latest_date"], "2035-01-14");
+    let (_, no_rx) = stack.get("/persons/3599/features");
+    assert_eq!(no_rx["data"]["taking_alpha_blockers"], Json::Null);
+    assert_eq!(no_rx["data"]["encounters_6m"], 4);
+    let (_, proscar) = stack.get("/persons/3583/features");
+    assert_eq!(proscar["data"]["taking_alpha_blockers"], false);
+    let (status, person) = stack.get("/persons/3591?types=rx");
+    assert_eq!(status, 200);
+    let rx = person["data"]["rx"].as_array().unwrap();
+    assert!(
+        rx.iter().any(|r| r["ingredient"] == "terazosin"),
+        "{person}"
+    );
+    assert!(
+        rx.iter().all(|r| r["run_id"].is_i64()),
+        "every row has its lineage"
+    );
+    assert_eq!(stack.get("/persons/999999/features").0, 404);
+
+    // The same files again: the events are processed (the persons are re-announced and
+    // recomputed) and nothing else changes.
+    let first = snapshot(&db).await;
+    let before_again = now(&db).await;
+    stack.upload_sample();
+    wait_for(
+        "the re-uploads to be processed",
+        Duration::from_secs(300),
+        || async { stale_persons(&db, &before_again).await == 0 },
+    )
+    .await;
+    assert_eq!(snapshot(&db).await, first);
+
+    // A poisoned message in a batch with a good one: the good one is recomputed, the poisoned
+    // one is retried until the queue's redrive policy moves it to the DLQ.
+    let features_queue = stack.var("FEATURES_QUEUE_URL").to_owned();
+    let dlq = format!("{features_queue}-dlq");
+    let before_poison = now(&db).await;
+    stack.aws(&[
+        "sqs",
+        "send-message-batch",
+        "--queue-url",
+        &features_queue,
+        "--entries",
+        r#"[{"Id":"poison","MessageBody":"poison"},{"Id":"good","MessageBody":"{\"person_ids\":[3591]}"}]"#,
+    ]);
+    wait_for("3591 to be recomputed", Duration::from_secs(60), || async {
+        let fresh: i64 = db
+            .query_one(
+                "SELECT count(*) FROM person_features
+                 WHERE person_id = 3591 AND computed_at >= $1::text::timestamptz",
+                &[&before_poison],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        fresh == 1
+    })
+    .await;
+    let mut in_dlq = false;
+    let started = Instant::now();
+    while !in_dlq && started.elapsed() < Duration::from_secs(120) {
+        let received = stack.aws(&[
+            "sqs",
+            "receive-message",
+            "--queue-url",
+            &dlq,
+            "--wait-time-seconds",
+            "2",
+        ]);
+        if !received.trim().is_empty() {
+            let messages: Json = serde_json::from_str(&received).unwrap();
+            in_dlq = messages["Messages"]
+                .as_array()
+                .is_some_and(|m| m.iter().any(|m| m["Body"] == "poison"));
+        }
+    }
+    assert!(in_dlq, "the poisoned message did not reach {dlq}");
+    assert_eq!(stale_persons(&db, &before_again).await, 0);
+
+    // Down: every process the stack started is gone.
+    let pids = stack.pids();
+    assert_eq!(pids.len(), 3, "pid files of esm, watch and localstack");
+    drop(db);
+    drop(stack);
+    for pid in pids {
+        // SAFETY: signal 0 only asks whether the process (group) exists.
+        let group_alive = unsafe { libc::kill(-pid, 0) } == 0;
+        assert!(!group_alive, "process group {pid} outlived make local-down");
+    }
+}
