@@ -5,7 +5,7 @@ DATA ?= ../shared/data/sample
 DEMO_DATA := $(if $(filter command line environment,$(origin DATA)),$(DATA),)
 CARGO ?= cargo
 
-.PHONY: demo ingest local-up local-down test lint fmt schema postgres build tools
+.PHONY: bench demo ingest local-up local-down test lint fmt schema postgres build tools
 TOOLS := .venv/tools
 CARGO_LAMBDA_VERSION := 1.9.2
 
@@ -48,6 +48,13 @@ schema:
 ## Make sure the machine's PostgreSQL answers on 127.0.0.1:5432 (tests create their databases there).
 postgres:
 	@bash .ci/ensure-postgres
+
+## Benchmarks (docs/performance.md): PERSONS=50000 by default, PERSONS=1000000 for the full scale;
+## figures in target/bench/results.json. Needs psql and wrk (installed with apt-get as root).
+bench: build
+	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq wrk >/dev/null; } \
+	  || { echo "bench: wrk is missing (apt-get install wrk)" >&2; exit 1; }
+	python3 local/bench/bench.py
 
 ## Tools the tests and the local stack run, in a venv under the repo: cargo-lambda (from PyPI).
 tools: $(TOOLS)/bin/cargo-lambda

@@ -5,6 +5,7 @@ mod esm;
 mod features;
 mod generate;
 mod ingest;
+mod serve;
 
 use std::path::PathBuf;
 
@@ -65,6 +66,16 @@ enum Command {
     Postgres {
         #[command(subcommand)]
         command: PostgresCommand,
+    },
+    /// Serve the HTTP API (the `api` function's router) on a plain HTTP server over DATABASE_URL.
+    Serve {
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
+        #[arg(long, default_value_t = 8)]
+        pool_size: usize,
+        /// The key clients send in `x-api-key`.
+        #[arg(long, env = "MEDREC_API_KEY", hide_env_values = true)]
+        api_key: String,
     },
     /// Write the Mermaid schema diagram of a freshly migrated database.
     SchemaDiagram {
@@ -192,6 +203,11 @@ async fn main() -> anyhow::Result<()> {
             .await
         }
         Command::Generate(args) => generate::run(args),
+        Command::Serve {
+            listen,
+            pool_size,
+            api_key,
+        } => serve::run(listen, &DbConfig::from_env()?, pool_size, &api_key).await,
         Command::Postgres { command } => postgres(command),
         Command::SchemaDiagram { out } => {
             let db = Database::from_env_or_throwaway()?;

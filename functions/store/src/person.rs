@@ -29,11 +29,39 @@ pub async fn document(
     let statement = client
         .prepare_cached("SELECT person_document($1, $2, $3, $4)")
         .await?;
-    client
+    let row = client
         .query_one(
             &statement,
             &[&person, &filter.since, &filter.until, &tables],
         )
-        .await
-        .map(|row| row.get(0))
+        .await?;
+    Ok(row
+        .get::<_, Option<Json>>(0)
+        .map(|data| shape(person, data)))
+}
+
+/// `{"person_id", "data"}` from the function's whole rows: each item loses `person_id` (the
+/// document's) and shows its `row_hash` as the hex `row_id`; tables left out are dropped.
+fn shape(person: i64, data: Json) -> Json {
+    let Json::Object(tables) = data else {
+        return serde_json::json!({ "person_id": person, "data": {} });
+    };
+    let tables: serde_json::Map<String, Json> = tables
+        .into_iter()
+        .filter(|(_, rows)| !rows.is_null())
+        .map(|(table, mut rows)| {
+            for item in rows.as_array_mut().into_iter().flatten() {
+                if let Json::Object(fields) = item {
+                    fields.remove("person_id");
+                    if let Some(Json::String(hash)) = fields.remove("row_hash") {
+                        // bytea renders as "\\x<hex>".
+                        let hex = hash.strip_prefix("\\x").unwrap_or(&hash).to_owned();
+                        fields.insert("row_id".to_owned(), Json::String(hex));
+                    }
+                }
+            }
+            (table, rows)
+        })
+        .collect();
+    serde_json::json!({ "person_id": person, "data": tables })
 }

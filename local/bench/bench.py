@@ -1,0 +1,311 @@
+#!/usr/bin/env python3
+"""`make bench`: medrec measured against the physical limit, every figure from one run.
+
+1. Ingest: `medrec ingest` of generated raw CSVs (N persons) into a migrated database, versus
+   `psql \\copy` of the very clean rows it committed into a second database with the same schema
+   and indexes. Both are reported in clean rows per second; their ratio is ingest_vs_copy.
+2. The same ingest's wall time and peak RSS (the full load, at PERSONS=1000000).
+3. Features: the full recompute (`medrec features refresh`) and a recompute of 10,000 random
+   persons (the daily volume; all of them when N is smaller).
+4. API: `medrec serve` (the api function's router on a plain HTTP server) under wrk, 50
+   connections on loopback, random persons: p50/p99 latency and requests/s for
+   GET /persons/{id} and GET /persons/{id}/features.
+
+Figures go to target/bench/results.json; the machine, versions and N are printed with them.
+Settings: PERSONS (50000), SEED (7), BENCH_SECONDS (wrk duration per route, 10), DATABASE_URL
+(a server to use; default: a throwaway cluster, fsync off, the same for ingest and COPY).
+Needs psql and wrk on PATH.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import random
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parents[2]
+MEDREC = ROOT / "target" / "release" / "medrec"
+OUT = ROOT / "target" / "bench"
+TABLES = ["lifestyle", "rx", "conditions", "labs", "tests"]
+API_KEY = "bench-key"
+
+
+def log(message: str) -> None:
+    print(f"bench: {message}", file=sys.stderr, flush=True)
+
+
+def timed(cmd: list[str], env: dict[str, str] | None = None, stdin: str | None = None):
+    """Runs cmd to completion; returns (stdout, seconds, peak RSS in MB of that process tree's
+    largest process). Fails loudly with its stderr."""
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        started = time.perf_counter()
+        process = subprocess.Popen(cmd, env=env, stdout=out, stderr=err,
+                                   stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+                                   text=True)
+        if stdin is not None:
+            process.stdin.write(stdin)
+            process.stdin.close()
+        _, status, usage = os.wait4(process.pid, 0)
+        seconds = time.perf_counter() - started
+        process.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read(), err.read()
+    if process.returncode != 0:
+        sys.exit(f"bench: {' '.join(map(str, cmd))} failed ({process.returncode}):\n{stderr}")
+    return stdout, seconds, usage.ru_maxrss / 1024
+
+
+def with_db(url: str, dbname: str) -> str:
+    """The URL of another database on the same server."""
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{dbname}"))
+
+
+def psql(url: str, sql: str) -> str:
+    return subprocess.run(["psql", url, "-XAtq", "-v", "ON_ERROR_STOP=1", "-c", sql],
+                          check=True, capture_output=True, text=True).stdout.strip()
+
+
+def fresh_database(admin_url: str, name: str) -> str:
+    psql(admin_url, f"DROP DATABASE IF EXISTS {name}")
+    psql(admin_url, f"CREATE DATABASE {name}")
+    url = with_db(admin_url, name)
+    timed([str(MEDREC), "migrate"], env={**os.environ, "DATABASE_URL": url})
+    return url
+
+
+def version(cmd: list[str]) -> str:
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip().splitlines()[0]
+    except (OSError, subprocess.CalledProcessError, IndexError):
+        return "unknown"
+
+
+def machine() -> dict:
+    mem_kb = next(int(line.split()[1]) for line in open("/proc/meminfo") if line.startswith("MemTotal"))
+    return {
+        "cores": os.cpu_count(),
+        "memory_gib": round(mem_kb / 1024 / 1024, 1),
+        "cpu": next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
+                     if line.startswith("model name")), platform.processor()),
+        "kernel": platform.release(),
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# 1 and 2: ingest versus COPY of the same clean rows
+
+
+def copy_columns(url: str, table: str) -> str:
+    return psql(url, f"""SELECT string_agg(quote_ident(column_name), ', ' ORDER BY ordinal_position)
+                         FROM information_schema.columns
+                         WHERE table_schema = 'public' AND table_name = '{table}'
+                           AND is_generated = 'NEVER'""")
+
+
+def copy_baseline(source_url: str, admin_url: str, work: Path) -> tuple[float, int]:
+    """Exports what ingest committed, then times psql \\copy of it into a fresh, migrated
+    database (same schema, indexes, constraints). Returns (seconds, clean rows)."""
+    # Lineage first: the clean tables reference ingest_run and person.
+    tables = ["ingest_run", "person", "quarantine"] + TABLES
+    columns = {t: copy_columns(source_url, t) for t in tables}
+    for table in tables:
+        path = work / f"{table}.copy"
+        psql(source_url, f"\\copy (SELECT {columns[table]} FROM {table}) TO '{path}'")
+    target = fresh_database(admin_url, "bench_copy")
+    script = "\n".join(f"\\copy {t} ({columns[t]}) FROM '{work / (t + '.copy')}'" for t in tables)
+    _, seconds, _ = timed(["psql", target, "-Xq", "-v", "ON_ERROR_STOP=1", "-1"], stdin=script + "\n")
+    clean = int(psql(target, " + ".join(f"(SELECT count(*) FROM {t})" for t in TABLES).join(["SELECT ", ""])))
+    psql(admin_url, "DROP DATABASE bench_copy")
+    return seconds, clean
+
+
+# ---------------------------------------------------------------------------------------------
+# 4: the API under wrk
+
+WRK_SCRIPT = """
+local first, count = {first}, {count}
+math.randomseed({seed})
+request = function()
+  local id = first + math.random(0, count - 1)
+  return wrk.format("GET", string.format("{path}", id), {{["x-api-key"] = "{key}"}})
+end
+"""
+
+
+def parse_wrk(text: str) -> dict:
+    def ms(value: str, unit: str) -> float:
+        return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+    latency = {p: ms(v, u) for p, v, u in re.findall(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s)\s*$", text, re.M)}
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
+    requests = int(re.search(r"(\d+) requests in", text).group(1))
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+    errors = re.search(r"Socket errors: (.*)", text)
+    return {"rps": round(rps, 1), "p50_ms": round(latency["50"], 3), "p99_ms": round(latency["99"], 3),
+            "requests": requests, "non_2xx": int(non_2xx.group(1)) if non_2xx else 0,
+            "socket_errors": errors.group(1).strip() if errors else None}
+
+
+def api_bench(url: str, first: int, count: int, seed: int, seconds: int, work: Path) -> dict:
+    port = free_port()
+    env = {**os.environ, "DATABASE_URL": url, "MEDREC_API_KEY": API_KEY}
+    server = subprocess.Popen([str(MEDREC), "serve", "--listen", f"127.0.0.1:{port}"],
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(200):
+            if subprocess.run(["curl", "-sf", f"{base}/health"], capture_output=True).returncode == 0:
+                break
+            time.sleep(0.05)
+        else:
+            sys.exit("bench: medrec serve did not answer")
+        results = {}
+        for name, path in [("person", "/persons/%d"), ("features", "/persons/%d/features")]:
+            script = work / f"{name}.lua"
+            script.write_text(WRK_SCRIPT.format(first=first, count=count, seed=seed, path=path, key=API_KEY))
+            # A short warm-up fills the pool and the plan caches; the measured run follows.
+            subprocess.run(["wrk", "-t2", "-c50", "-d1s", "-s", str(script), base], capture_output=True, check=True)
+            out = subprocess.run(["wrk", "-t2", "-c50", f"-d{seconds}s", "--latency", "-s", str(script), base],
+                                 capture_output=True, text=True, check=True).stdout
+            results[name] = parse_wrk(out)
+        return results
+    finally:
+        server.terminate()
+        server.wait()
+
+
+def free_port() -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def main() -> None:
+    persons = int(os.environ.get("PERSONS", "50000"))
+    seed = int(os.environ.get("SEED", "7"))
+    seconds = int(os.environ.get("BENCH_SECONDS", "10"))
+    first_id = 1_000_000
+    for tool in ["psql", "wrk", "curl"]:
+        if not shutil.which(tool):
+            sys.exit(f"bench: {tool} is not on PATH (Debian: apt-get install {'postgresql-client' if tool == 'psql' else tool})")
+    if not MEDREC.exists():
+        sys.exit(f"bench: {MEDREC} is missing; run `cargo build --release --bin medrec`")
+    OUT.mkdir(parents=True, exist_ok=True)
+    state = OUT / "state"
+    cluster = None
+    admin_url = os.environ.get("DATABASE_URL")
+    if not admin_url:
+        if (state / "postgres.env").exists():
+            timed([str(MEDREC), "postgres", "stop", "--state", str(state)])
+        stdout, _, _ = timed([str(MEDREC), "postgres", "start", "--state", str(state)])
+        admin_url = stdout.strip().removeprefix("DATABASE_URL=")
+        cluster = state
+    try:
+        run(persons, seed, seconds, first_id, admin_url, cluster is not None)
+    finally:
+        if cluster is not None:
+            timed([str(MEDREC), "postgres", "stop", "--state", str(cluster)])
+
+
+def run(persons: int, seed: int, seconds: int, first_id: int, admin_url: str, throwaway: bool) -> None:
+    info = {
+        "machine": machine(),
+        "versions": {
+            "medrec": version(["git", "-C", str(ROOT), "describe", "--always", "--dirty"]),
+            "rustc": version(["rustc", "--version"]),
+            "postgres": psql(admin_url, "SHOW server_version"),
+            # wrk prints its version and exits 1.
+            "wrk": subprocess.run(["wrk", "--version"], capture_output=True, text=True).stdout.split("\n")[0].strip(),
+        },
+        "database": "throwaway cluster (fsync=off, synchronous_commit=off)" if throwaway else "DATABASE_URL",
+    }
+    log(f"{persons} persons, seed {seed}; {info['machine']['cores']} cores, "
+        f"{info['machine']['memory_gib']} GiB; postgres {info['versions']['postgres']}")
+
+    data = OUT / f"data-{persons}-{seed}"
+    if data.exists():
+        shutil.rmtree(data)
+    stdout, generate_s, _ = timed([str(MEDREC), "generate", "--persons", str(persons), "--seed", str(seed),
+                                   "--first-person-id", str(first_id), "--out", str(data)])
+    log(f"generated in {generate_s:.1f} s")
+
+    url = fresh_database(admin_url, "bench_ingest")
+    _, ingest_s, ingest_rss = timed([str(MEDREC), "ingest", str(data), "--no-features"],
+                                    env={**os.environ, "DATABASE_URL": url})
+    raw_rows, clean_rows = map(int, psql(url, """SELECT sum(raw_rows), sum(loaded_rows) FROM ingest_run
+                                                 WHERE status = 'loaded'""").split("|"))
+    log(f"ingest: {raw_rows} raw rows -> {clean_rows} clean rows in {ingest_s:.1f} s, peak RSS {ingest_rss:.0f} MB")
+
+    with tempfile.TemporaryDirectory(dir=OUT) as work:
+        copy_s, copy_rows = copy_baseline(url, admin_url, Path(work))
+    assert copy_rows == clean_rows, (copy_rows, clean_rows)
+    log(f"psql \\copy of the same clean rows: {copy_s:.1f} s")
+
+    _, features_full_s, _ = timed([str(MEDREC), "features", "refresh"], env={**os.environ, "DATABASE_URL": url})
+    ids = [int(i) for i in psql(url, "SELECT person_id FROM person ORDER BY 1").split()]
+    daily = random.Random(seed).sample(ids, min(10_000, len(ids)))
+    stdout, _, _ = timed(["psql", url, "-XAtq", "-v", "ON_ERROR_STOP=1"],
+                         stdin="\\timing on\nSELECT refresh_person_features('{%s}'::bigint[]);\n"
+                               % ",".join(map(str, daily)))
+    features_10k_s = float(re.search(r"Time: ([\d.]+) ms", stdout).group(1)) / 1000
+    log(f"features: all {len(ids)} persons in {features_full_s:.1f} s; {len(daily)} in {features_10k_s:.2f} s")
+
+    with tempfile.TemporaryDirectory(dir=OUT) as work:
+        api = api_bench(url, first_id, persons, seed, seconds, Path(work))
+    for name, r in api.items():
+        log(f"api {name}: {r['rps']} req/s, p50 {r['p50_ms']} ms, p99 {r['p99_ms']} ms "
+            f"({r['requests']} requests, {r['non_2xx']} non-2xx)")
+
+    results = {
+        "persons": persons,
+        "raw_rows": raw_rows,
+        "clean_rows": clean_rows,
+        "ingest_s": round(ingest_s, 2),
+        "ingest_rows_per_s": round(clean_rows / ingest_s),
+        "ingest_raw_rows_per_s": round(raw_rows / ingest_s),
+        "copy_s": round(copy_s, 2),
+        "copy_rows_per_s": round(clean_rows / copy_s),
+        "ingest_vs_copy": round(copy_s / ingest_s, 3),
+        "ingest_peak_rss_mb": round(ingest_rss, 1),
+        "generate_s": round(generate_s, 2),
+        "features_full_s": round(features_full_s, 2),
+        "features_10k_persons": len(daily),
+        "features_10k_s": round(features_10k_s, 3),
+        "api_rps": api["person"]["rps"],
+        "api_p50_ms": api["person"]["p50_ms"],
+        "api_p99_ms": api["person"]["p99_ms"],
+        "api_features_rps": api["features"]["rps"],
+        "api_features_p50_ms": api["features"]["p50_ms"],
+        "api_features_p99_ms": api["features"]["p99_ms"],
+        "api": api,
+        "api_connections": 50,
+        "api_seconds": seconds,
+        **info,
+    }
+    psql(admin_url, "DROP DATABASE bench_ingest")
+    path = OUT / "results.json"
+    path.write_text(json.dumps(results, indent=2) + "\n")
+    print(json.dumps({k: v for k, v in results.items() if not isinstance(v, dict)}, indent=2))
+    print(f"written to {path.relative_to(ROOT)}")
+    for key in ["ingest_vs_copy", "api_p99_ms"]:
+        if results[key] is None:
+            sys.exit(f"bench: {key} was not measured")
+
+
+if __name__ == "__main__":
+    main()
