@@ -5,6 +5,7 @@ pub mod features;
 pub mod reader;
 pub mod table;
 pub mod value;
+pub mod vendor;
 
 pub use clean::{CleanedRow, Cleaner, FileError, Flag, Outcome, QuarantinedRow, Reason};
 pub use table::Table;

@@ -8,6 +8,7 @@ pub mod person;
 pub mod pg_value;
 pub mod schema_doc;
 pub mod test_db;
+pub mod vendor;
 
 pub use db::{connect, pool, DbConfig};
 pub use load::{ingest, IngestError, RunReport, RunStatus, Source};

@@ -18,6 +18,7 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
     migration!("0003_features.sql"),
     migration!("0004_person_document.sql"),
     migration!("0005_ingest_source_version.sql"),
+    migration!("0006_vendor.sql"),
 ];
 
 /// Any constant: serialises concurrent migrators (two Lambdas cold-starting at once).

@@ -1,0 +1,496 @@
+//! Per-person vendor JSON files (`docs/vendor-json.md`): parse, check, and clean every table's
+//! rows through the very cleaners the CSV path uses.
+//!
+//! Each table's array is rendered as an in-memory CSV (one column per key seen in the array,
+//! plus `person_id`) and handed to [`Table::clean`]: the record reader, the header rules, the
+//! person id rule and the table's cleaner all run exactly as for a delivered CSV, so a rule is
+//! written once. Outcomes come back one per record in order, which maps them to array positions.
+
+use std::io;
+
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value as Json};
+use sha2::{Digest, Sha256};
+use xxhash_rust::xxh3::Xxh3;
+
+use crate::clean::{Outcome, QuarantinedRow, Reason};
+use crate::reader::hex;
+use crate::table::Table;
+
+/// The schema id a vendor file must carry.
+pub const SCHEMA_ID: &str = "medrec.vendor-person.v1";
+/// Files larger than this are rejected before any parsing.
+pub const MAX_FILE_BYTES: u64 = 50 * 1024 * 1024;
+const MAX_VENDOR_ID_CHARS: usize = 64;
+
+/// Why a whole vendor file was rejected (nothing of it is loaded).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum VendorReason {
+    TooLarge,
+    InvalidJson,
+    NotAnObject,
+    WrongSchema,
+    MissingField,
+    InvalidVendorId,
+    InvalidPersonId,
+    InvalidVersion,
+    InvalidUpdatedAt,
+    WrongType,
+    Unreadable,
+}
+
+impl VendorReason {
+    pub const ALL: [VendorReason; 11] = [
+        VendorReason::TooLarge,
+        VendorReason::InvalidJson,
+        VendorReason::NotAnObject,
+        VendorReason::WrongSchema,
+        VendorReason::MissingField,
+        VendorReason::InvalidVendorId,
+        VendorReason::InvalidPersonId,
+        VendorReason::InvalidVersion,
+        VendorReason::InvalidUpdatedAt,
+        VendorReason::WrongType,
+        VendorReason::Unreadable,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VendorReason::TooLarge => "too_large",
+            VendorReason::InvalidJson => "invalid_json",
+            VendorReason::NotAnObject => "not_an_object",
+            VendorReason::WrongSchema => "wrong_schema",
+            VendorReason::MissingField => "missing_field",
+            VendorReason::InvalidVendorId => "invalid_vendor_id",
+            VendorReason::InvalidPersonId => "invalid_person_id",
+            VendorReason::InvalidVersion => "invalid_version",
+            VendorReason::InvalidUpdatedAt => "invalid_updated_at",
+            VendorReason::WrongType => "wrong_type",
+            VendorReason::Unreadable => "unreadable",
+        }
+    }
+}
+
+/// A rejected file: the reason and where (a field path or a JSON position), never a value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{} ({detail})", reason.as_str())]
+pub struct VendorError {
+    pub reason: VendorReason,
+    pub detail: String,
+}
+
+impl VendorError {
+    pub fn new(reason: VendorReason, detail: impl Into<String>) -> Self {
+        VendorError {
+            reason,
+            detail: detail.into(),
+        }
+    }
+}
+
+/// One table's rows of a vendor file, cleaned.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VendorTable {
+    pub table: Table,
+    /// One per array element, in order; `line` is the 1-based array position and `raw` the
+    /// element's JSON text.
+    pub outcomes: Vec<Outcome>,
+}
+
+/// A parsed and cleaned vendor file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VendorFile {
+    pub vendor_id: String,
+    pub person_id: i64,
+    pub version: i64,
+    pub updated_at: DateTime<Utc>,
+    pub sha256: String,
+    pub bytes: u64,
+    /// All five tables, in [`Table::ALL`] order (an empty array is an empty table).
+    pub tables: Vec<VendorTable>,
+}
+
+/// Rejects a file by its size alone (call before reading it when the size is known).
+pub fn check_size(bytes: u64) -> Result<(), VendorError> {
+    if bytes > MAX_FILE_BYTES {
+        return Err(VendorError::new(
+            VendorReason::TooLarge,
+            format!("{bytes} bytes, limit {MAX_FILE_BYTES}"),
+        ));
+    }
+    Ok(())
+}
+
+/// Parses, checks and cleans one vendor file.
+pub fn parse(bytes: &[u8]) -> Result<VendorFile, VendorError> {
+    check_size(bytes.len() as u64)?;
+    let json: Json = serde_json::from_slice(bytes).map_err(|e| {
+        VendorError::new(
+            VendorReason::InvalidJson,
+            format!(
+                "{:?} at line {} column {}",
+                e.classify(),
+                e.line(),
+                e.column()
+            ),
+        )
+    })?;
+    let Json::Object(top) = json else {
+        return Err(VendorError::new(VendorReason::NotAnObject, "$"));
+    };
+    match top.get("schema") {
+        Some(Json::String(s)) if s == SCHEMA_ID => {}
+        Some(_) => return Err(VendorError::new(VendorReason::WrongSchema, "schema")),
+        None => return Err(missing("schema")),
+    }
+    let vendor_id = vendor_id(top.get("vendor_id").ok_or_else(|| missing("vendor_id"))?)?;
+    let person_id = person_id(top.get("person_id").ok_or_else(|| missing("person_id"))?)?;
+    let version = version(top.get("version").ok_or_else(|| missing("version"))?)?;
+    let updated_at = match top.get("updated_at").ok_or_else(|| missing("updated_at"))? {
+        Json::String(s) => DateTime::parse_from_rfc3339(s)
+            .map_err(|_| VendorError::new(VendorReason::InvalidUpdatedAt, "updated_at"))?
+            .with_timezone(&Utc),
+        _ => {
+            return Err(VendorError::new(
+                VendorReason::InvalidUpdatedAt,
+                "updated_at",
+            ))
+        }
+    };
+    let mut tables = Vec::with_capacity(Table::ALL.len());
+    for table in Table::ALL {
+        let rows = match top.get(table.name()) {
+            Some(Json::Array(rows)) => rows,
+            Some(_) => return Err(VendorError::new(VendorReason::WrongType, table.name())),
+            None => return Err(missing(table.name())),
+        };
+        tables.push(clean_table(table, rows, &vendor_id, person_id)?);
+    }
+    Ok(VendorFile {
+        vendor_id,
+        person_id,
+        version,
+        updated_at,
+        sha256: hex(&Sha256::digest(bytes)),
+        bytes: bytes.len() as u64,
+        tables,
+    })
+}
+
+fn missing(field: &str) -> VendorError {
+    VendorError::new(VendorReason::MissingField, field)
+}
+
+/// Vendor ids name lineage and S3 keys: short, plain ASCII.
+fn vendor_id(value: &Json) -> Result<String, VendorError> {
+    match value {
+        Json::String(s)
+            if !s.is_empty()
+                && s.chars().count() <= MAX_VENDOR_ID_CHARS
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')) =>
+        {
+            Ok(s.clone())
+        }
+        _ => Err(VendorError::new(VendorReason::InvalidVendorId, "vendor_id")),
+    }
+}
+
+/// A positive integer, as a JSON number or a string of digits.
+fn positive_int(value: &Json) -> Option<i64> {
+    let n = match value {
+        Json::Number(n) => n.as_i64()?,
+        Json::String(s) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => {
+            s.parse::<i64>().ok()?
+        }
+        _ => return None,
+    };
+    (n > 0).then_some(n)
+}
+
+fn person_id(value: &Json) -> Result<i64, VendorError> {
+    positive_int(value).ok_or_else(|| VendorError::new(VendorReason::InvalidPersonId, "person_id"))
+}
+
+fn version(value: &Json) -> Result<i64, VendorError> {
+    positive_int(value).ok_or_else(|| VendorError::new(VendorReason::InvalidVersion, "version"))
+}
+
+/// A row value as the CSV field it stands for: strings as they are, numbers and booleans as
+/// their JSON text, null as empty.
+fn field_text(value: &Json) -> Option<String> {
+    match value {
+        Json::Null => Some(String::new()),
+        Json::String(s) => Some(s.clone()),
+        Json::Number(n) => Some(n.to_string()),
+        Json::Bool(b) => Some(b.to_string()),
+        Json::Array(_) | Json::Object(_) => None,
+    }
+}
+
+fn clean_table(
+    table: Table,
+    rows: &[Json],
+    vendor_id: &str,
+    file_person: i64,
+) -> Result<VendorTable, VendorError> {
+    if rows.is_empty() {
+        return Ok(VendorTable {
+            table,
+            outcomes: Vec::new(),
+        });
+    }
+    let mut objects: Vec<&Map<String, Json>> = Vec::with_capacity(rows.len());
+    // Every column the cleaner knows is present, so an absent key reads as an empty value
+    // (never as a missing required column) and the column order is the same for every file.
+    let mut columns: Vec<String> = std::iter::once("person_id")
+        .chain(
+            source_columns(table)
+                .iter()
+                .copied()
+                .filter(|c| *c != "person_id"),
+        )
+        .map(str::to_owned)
+        .collect();
+    for (i, row) in rows.iter().enumerate() {
+        let Json::Object(object) = row else {
+            return Err(VendorError::new(
+                VendorReason::WrongType,
+                format!("{}[{i}]", table.name()),
+            ));
+        };
+        for (key, value) in object {
+            if field_text(value).is_none() {
+                return Err(VendorError::new(
+                    VendorReason::WrongType,
+                    format!("{}[{i}].{key}", table.name()),
+                ));
+            }
+            // The CSV header rules (case, spaces, duplicates) then apply to the keys as well.
+            if !columns.contains(key) {
+                columns.push(key.clone());
+            }
+        }
+        objects.push(object);
+    }
+    let csv = render_csv(&columns, &objects, file_person)
+        .map_err(|_| VendorError::new(VendorReason::Unreadable, table.name()))?;
+    let header_error = |e: crate::FileError| {
+        VendorError::new(VendorReason::WrongType, format!("{}: {e}", table.name()))
+    };
+    let stream = table.clean(io::Cursor::new(csv)).map_err(header_error)?;
+    let mut outcomes = Vec::with_capacity(objects.len());
+    for (i, (outcome, object)) in stream.zip(&objects).enumerate() {
+        let outcome =
+            outcome.map_err(|_| VendorError::new(VendorReason::Unreadable, table.name()))?;
+        let line = i as u64 + 1;
+        let raw = serde_json::to_vec(object).unwrap_or_default();
+        outcomes.push(match outcome {
+            Outcome::Clean(row) if row.person_id != file_person => {
+                // A row about someone else cannot be replaced with this person's record.
+                Outcome::Quarantined(QuarantinedRow {
+                    line,
+                    reason: Reason::InvalidPersonId,
+                    column: Some("person_id"),
+                    raw,
+                })
+            }
+            Outcome::Clean(mut row) => {
+                row.line = line;
+                row.row_hash = vendor_row_hash(vendor_id, &row.row_hash);
+                row.raw = raw;
+                Outcome::Clean(row)
+            }
+            Outcome::Quarantined(mut q) => {
+                q.line = line;
+                q.raw = raw;
+                Outcome::Quarantined(q)
+            }
+        });
+    }
+    if outcomes.len() != objects.len() {
+        // One record per object is the invariant that maps outcomes to positions.
+        return Err(VendorError::new(VendorReason::Unreadable, table.name()));
+    }
+    Ok(VendorTable { table, outcomes })
+}
+
+fn source_columns(table: Table) -> &'static [&'static str] {
+    use crate::clean::{conditions, labs, lifestyle, rx, tests, Cleaner};
+    match table {
+        Table::Lifestyle => <lifestyle::LifestyleCleaner as Cleaner>::SOURCE_COLUMNS,
+        Table::Rx => <rx::RxCleaner as Cleaner>::SOURCE_COLUMNS,
+        Table::Conditions => <conditions::ConditionsCleaner as Cleaner>::SOURCE_COLUMNS,
+        Table::Labs => <labs::LabsCleaner as Cleaner>::SOURCE_COLUMNS,
+        Table::Tests => <tests::TestsCleaner as Cleaner>::SOURCE_COLUMNS,
+    }
+}
+
+/// The rows as a CSV whose header is `columns`; a row without `person_id` gets the file's.
+fn render_csv(
+    columns: &[String],
+    objects: &[&Map<String, Json>],
+    file_person: i64,
+) -> Result<Vec<u8>, csv::Error> {
+    let mut writer = csv::WriterBuilder::new()
+        .quote_style(csv::QuoteStyle::Always)
+        .from_writer(Vec::new());
+    writer.write_record(columns)?;
+    let file_person = file_person.to_string();
+    let mut record: Vec<String> = Vec::with_capacity(columns.len());
+    for object in objects {
+        record.clear();
+        for column in columns {
+            let text = match object.get(column) {
+                Some(value) => field_text(value).unwrap_or_default(),
+                None if column == "person_id" => file_person.clone(),
+                None => String::new(),
+            };
+            record.push(text);
+        }
+        writer.write_record(&record)?;
+    }
+    writer.into_inner().map_err(|e| e.into_error().into())
+}
+
+/// Each vendor owns its rows: the same content from another vendor (or a CSV) is a separate
+/// row, so replacing one vendor's version of a person never removes another source's rows.
+fn vendor_row_hash(vendor_id: &str, content: &[u8; 16]) -> [u8; 16] {
+    let mut hasher = Xxh3::new();
+    hasher.update(b"vendor\0");
+    hasher.update(&(vendor_id.len() as u64).to_le_bytes());
+    hasher.update(vendor_id.as_bytes());
+    hasher.update(content);
+    hasher.digest128().to_be_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(person: &str, tables: &str) -> String {
+        format!(
+            r#"{{"schema":"{SCHEMA_ID}","vendor_id":"vendor-a","person_id":{person},"version":2,
+            "updated_at":"2026-11-21T08:30:00Z",{tables}}}"#
+        )
+    }
+
+    const EMPTY: &str = r#""lifestyle":[],"rx":[],"conditions":[],"labs":[],"tests":[]"#;
+
+    fn reason(text: &str) -> VendorReason {
+        parse(text.as_bytes()).unwrap_err().reason
+    }
+
+    #[test]
+    fn accepts_string_or_number_person_ids() {
+        assert_eq!(
+            parse(file("\"42\"", EMPTY).as_bytes()).unwrap().person_id,
+            42
+        );
+        let parsed = parse(file("42", EMPTY).as_bytes()).unwrap();
+        assert_eq!((parsed.person_id, parsed.version), (42, 2));
+        assert_eq!(parsed.tables.len(), 5);
+    }
+
+    #[test]
+    fn rejects_bad_files_with_a_reason() {
+        assert_eq!(reason("{"), VendorReason::InvalidJson);
+        assert_eq!(reason("[]"), VendorReason::NotAnObject);
+        assert_eq!(
+            reason(&file("42", EMPTY).replace(SCHEMA_ID, "other.v1")),
+            VendorReason::WrongSchema
+        );
+        for bad in ["\"0\"", "-3", "\"12a\"", "1.5", "null", "\"\"", "\" 7\""] {
+            assert_eq!(
+                reason(&file(bad, EMPTY)),
+                VendorReason::InvalidPersonId,
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            reason(&file("42", EMPTY).replace("\"vendor-a\"", "\"a b\"")),
+            VendorReason::InvalidVendorId
+        );
+        assert_eq!(
+            reason(&file(
+                "42",
+                &EMPTY.replace(r#""tests":[]"#, r#""tests":{}"#)
+            )),
+            VendorReason::WrongType
+        );
+        assert_eq!(
+            reason(&file("42", &EMPTY.replace(r#","tests":[]"#, ""))),
+            VendorReason::MissingField
+        );
+        assert_eq!(
+            reason(&file(
+                "42",
+                &EMPTY.replace(r#""rx":[]"#, r#""rx":[{"rx_name":[1]}]"#)
+            )),
+            VendorReason::WrongType
+        );
+        assert_eq!(
+            reason(&file("42", EMPTY).replace("2026-11-21T08:30:00Z", "yesterday")),
+            VendorReason::InvalidUpdatedAt
+        );
+    }
+
+    #[test]
+    fn size_is_checked_before_parsing() {
+        let big = vec![b'x'; MAX_FILE_BYTES as usize + 1];
+        assert_eq!(parse(&big).unwrap_err().reason, VendorReason::TooLarge);
+    }
+
+    #[test]
+    fn rows_go_through_the_table_cleaners() {
+        let tables = EMPTY.replace(
+            r#""lifestyle":[]"#,
+            r#""lifestyle":[
+                {"feature":"Smoking","report_date":"2030-01-02","value":"never"},
+                {"feature":null},
+                {"feature":"Smoking","report_date":"2030-01-02","value":"never","person_id":"7"},
+                {"feature":"Smoking","report_date":"2030-01-02","value":"never","person_id":"42.0"}
+            ]"#,
+        );
+        let parsed = parse(file("42", &tables).as_bytes()).unwrap();
+        let outcomes = &parsed.tables[0].outcomes;
+        assert_eq!(outcomes.len(), 4);
+        let Outcome::Clean(first) = &outcomes[0] else {
+            panic!("clean: {:?}", outcomes[0])
+        };
+        assert_eq!((first.line, first.person_id), (1, 42));
+        assert!(matches!(&outcomes[1], Outcome::Quarantined(q)
+            if q.reason == Reason::MissingRequiredValue && q.line == 2));
+        assert!(matches!(&outcomes[2], Outcome::Quarantined(q)
+            if q.reason == Reason::InvalidPersonId && q.line == 3));
+        let Outcome::Clean(fourth) = &outcomes[3] else {
+            panic!("clean: {:?}", outcomes[3])
+        };
+        assert!(fourth.flags.contains(&crate::Flag::FloatEncodedPersonId));
+        // An explicit matching person id is a different raw row than an implicit one.
+        assert_eq!(
+            String::from_utf8(first.raw.clone()).unwrap(),
+            r#"{"feature":"Smoking","report_date":"2030-01-02","value":"never"}"#
+        );
+    }
+
+    #[test]
+    fn the_vendor_is_part_of_a_rows_identity() {
+        let tables = EMPTY.replace(
+            r#""lifestyle":[]"#,
+            r#""lifestyle":[{"feature":"Smoking","value":"never"}]"#,
+        );
+        let a = parse(file("42", &tables).as_bytes()).unwrap();
+        let b = parse(
+            file("42", &tables)
+                .replace("vendor-a", "vendor-b")
+                .as_bytes(),
+        )
+        .unwrap();
+        let hash = |f: &VendorFile| match &f.tables[0].outcomes[0] {
+            Outcome::Clean(row) => row.row_hash,
+            other => panic!("{other:?}"),
+        };
+        assert_ne!(hash(&a), hash(&b));
+    }
+}
