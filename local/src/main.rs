@@ -5,6 +5,7 @@ mod esm;
 mod features;
 mod generate;
 mod ingest;
+mod ingest_json;
 mod serve;
 
 use std::path::PathBuf;
@@ -35,6 +36,21 @@ enum Command {
         keep: bool,
         /// Do not recompute features after loading (for a bulk load followed by
         /// `medrec features refresh`).
+        #[arg(long)]
+        no_features: bool,
+        /// Files loaded at once, each in its own transaction and connection (default: the
+        /// number of cores).
+        #[arg(long)]
+        jobs: Option<usize>,
+    },
+    /// Load per-person vendor JSON files (a directory's `*.json`, or one file): one short
+    /// transaction per file; older versions are ignored, bad files rejected with a reason.
+    IngestJson {
+        path: PathBuf,
+        /// Files loaded in parallel, each worker on its own connection.
+        #[arg(long, default_value_t = 1)]
+        workers: usize,
+        /// Do not recompute the loaded persons' features.
         #[arg(long)]
         no_features: bool,
     },
@@ -154,9 +170,13 @@ async fn main() -> anyhow::Result<()> {
             dir,
             keep,
             no_features,
+            jobs,
         } => {
             let mut db = Database::from_env_or_throwaway()?;
-            let result = ingest::run(&db.config, &dir, !no_features).await;
+            let jobs = jobs.unwrap_or_else(|| {
+                std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+            });
+            let result = ingest::run(&db.config, &dir, !no_features, jobs).await;
             if keep {
                 if let Some(cluster) = db.cluster.as_mut() {
                     let path = cluster.keep();
@@ -165,6 +185,14 @@ async fn main() -> anyhow::Result<()> {
                 }
             }
             result
+        }
+        Command::IngestJson {
+            path,
+            workers,
+            no_features,
+        } => {
+            let db = Database::from_env_or_throwaway()?;
+            ingest_json::run(&db.config, &path, workers, !no_features).await
         }
         Command::Migrate => {
             let mut client = medrec_store::connect(&DbConfig::from_env()?).await?;
