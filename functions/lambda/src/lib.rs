@@ -7,6 +7,7 @@ pub mod config;
 pub mod features;
 pub mod migrate;
 pub mod queue;
+pub mod vendor;
 
 /// An error chain fit for logs: database and JSON errors are reduced to their kind, since their
 /// messages may quote values; the other layers name files, tables and kinds.

@@ -1,0 +1,21 @@
+//! The vendor Lambda: SQS messages carrying S3 notifications for `vendor/` objects.
+
+use std::sync::Arc;
+
+use aws_lambda_events::event::sqs::SqsEvent;
+use lambda_runtime::{run, service_fn, Error, LambdaEvent};
+use medrec_lambda::{config, queue::FeaturesQueue, vendor::VendorFunction};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    config::init_tracing();
+    let sdk = config::aws().await;
+    let pool = medrec_store::pool(&config::database().await?, config::pool_size()?)?;
+    let queue = FeaturesQueue::new(aws_sdk_sqs::Client::new(sdk), config::features_queue_url()?);
+    let function = Arc::new(VendorFunction::new(pool, config::s3_client(sdk), queue));
+    run(service_fn(move |event: LambdaEvent<SqsEvent>| {
+        let function = Arc::clone(&function);
+        async move { Ok::<_, Error>(function.handle(event.payload).await) }
+    }))
+    .await
+}
