@@ -5,7 +5,7 @@ DATA ?= ../shared/data/sample
 DEMO_DATA := $(if $(filter command line environment,$(origin DATA)),$(DATA),)
 CARGO ?= cargo
 
-.PHONY: bench demo ingest local-up local-down test lint fmt schema postgres build tools
+.PHONY: package bench demo ingest local-up local-down test lint fmt schema postgres build tools
 TOOLS := .venv/tools
 CARGO_LAMBDA_VERSION := 1.9.2
 
@@ -55,6 +55,11 @@ bench: build
 	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq wrk >/dev/null; } \
 	  || { echo "bench: wrk is missing (apt-get install wrk)" >&2; exit 1; }
 	python3 local/bench/bench.py
+
+## The Lambda artifacts SAM deploys (target/lambda/<function>/bootstrap), with their sizes.
+package: tools
+	$(TOOLS)/bin/cargo-lambda lambda build --release --compiler cargo -p medrec-lambda
+	@for f in target/lambda/*/bootstrap; do printf '%-36s %6.1f MB\n' "$$f" "$$(stat -c %s "$$f" | awk '{print $$1 / 1048576}')"; done
 
 ## Tools the tests and the local stack run, in a venv under the repo: cargo-lambda (from PyPI).
 tools: $(TOOLS)/bin/cargo-lambda

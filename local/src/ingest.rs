@@ -60,19 +60,45 @@ pub async fn ingest_file(
     Ok(medrec_store::ingest(client, source, file).await?)
 }
 
-/// Loads every raw file of `dir`; then recomputes the loaded persons' features unless
+/// Loads every raw file of `dir`, `jobs` files at a time (each on its own connection, as the
+/// cloud's per-table functions do); then recomputes the loaded persons' features unless
 /// `features` is false (a bulk load followed by one `medrec features refresh`).
-pub async fn run(config: &DbConfig, dir: &Path, features: bool) -> anyhow::Result<()> {
+pub async fn run(config: &DbConfig, dir: &Path, features: bool, jobs: usize) -> anyhow::Result<()> {
     let files = raw_files(dir)?;
     let mut client = medrec_store::connect(config).await?;
     let applied = medrec_store::migrate(&mut client).await?;
     if !applied.is_empty() {
         eprintln!("applied migrations: {}", applied.join(", "));
     }
+    let queue = std::sync::Arc::new(std::sync::Mutex::new(files.clone().into_iter().enumerate()));
+    let mut workers = tokio::task::JoinSet::new();
+    for _ in 0..jobs.clamp(1, files.len()) {
+        let queue = std::sync::Arc::clone(&queue);
+        let config = config.clone();
+        workers.spawn(async move {
+            let mut done = Vec::new();
+            let mut client = medrec_store::connect(&config).await?;
+            loop {
+                let next = queue.lock().expect("the file queue").next();
+                let Some((index, (table, path))) = next else {
+                    break;
+                };
+                let outcome = ingest_file(&mut client, table, &path).await;
+                done.push((index, path, outcome));
+            }
+            anyhow::Ok(done)
+        });
+    }
+    let mut outcomes = Vec::new();
+    while let Some(worker) = workers.join_next().await {
+        outcomes.extend(worker??);
+    }
+    // The report lists files in their sorted order, however the workers finished.
+    outcomes.sort_by_key(|(index, _, _)| *index);
     let mut reports = Vec::new();
     let mut failures = Vec::new();
-    for (table, path) in &files {
-        match ingest_file(&mut client, *table, path).await {
+    for (_, path, outcome) in outcomes {
+        match outcome {
             Ok(report) => reports.push(report),
             Err(error) => {
                 eprintln!("error: {error:#}");

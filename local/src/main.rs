@@ -38,6 +38,10 @@ enum Command {
         /// `medrec features refresh`).
         #[arg(long)]
         no_features: bool,
+        /// Files loaded at once, each in its own transaction and connection (default: the
+        /// number of cores).
+        #[arg(long)]
+        jobs: Option<usize>,
     },
     /// Load per-person vendor JSON files (a directory's `*.json`, or one file): one short
     /// transaction per file; older versions are ignored, bad files rejected with a reason.
@@ -166,9 +170,13 @@ async fn main() -> anyhow::Result<()> {
             dir,
             keep,
             no_features,
+            jobs,
         } => {
             let mut db = Database::from_env_or_throwaway()?;
-            let result = ingest::run(&db.config, &dir, !no_features).await;
+            let jobs = jobs.unwrap_or_else(|| {
+                std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+            });
+            let result = ingest::run(&db.config, &dir, !no_features, jobs).await;
             if keep {
                 if let Some(cluster) = db.cluster.as_mut() {
                     let path = cluster.keep();

@@ -49,7 +49,10 @@ async fn serve_answers_like_the_api_function() {
     let base = format!("http://127.0.0.1:{port}");
     let started = Instant::now();
     while curl(&[&format!("{base}/health")]).0 != 200 {
-        assert!(started.elapsed() < Duration::from_secs(30), "serve never answered");
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "serve never answered"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 
@@ -65,5 +68,8 @@ async fn serve_answers_like_the_api_function() {
     assert!(json["data"].get("rx").is_none());
     assert_eq!(curl(&[&format!("{base}/persons/3591")]).0, 401);
     assert_eq!(curl(&["-H", key, &format!("{base}/persons/abc")]).0, 400);
-    assert_eq!(curl(&["-H", key, "-X", "POST", &format!("{base}/persons/3591")]).0, 405);
+    assert_eq!(
+        curl(&["-H", key, "-X", "POST", &format!("{base}/persons/3591")]).0,
+        405
+    );
 }

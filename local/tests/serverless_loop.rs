@@ -132,6 +132,58 @@ impl Stack {
         )
     }
 
+    /// Runs each `cargo lambda invoke` line of the README's invoke-examples block against this
+    /// stack (its port instead of 9000, its LocalStack port in the events' URLs); returns each
+    /// line with the function's answer.
+    fn readme_invocations(&self) -> Vec<(String, Json)> {
+        let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+        let block = readme
+            .split_once("<!-- invoke-examples -->")
+            .expect("README has an invoke-examples block")
+            .1
+            .split("```")
+            .nth(1)
+            .unwrap();
+        let lines: Vec<&str> = block
+            .lines()
+            .map(str::trim)
+            .filter(|l| l.starts_with("cargo lambda invoke"))
+            .collect();
+        assert_eq!(lines.len(), 4, "one line per function: {lines:?}");
+        let events = tempfile::tempdir().unwrap();
+        let localstack = format!("127.0.0.1:{}", self.ports[0].1);
+        lines
+            .into_iter()
+            .map(|line| {
+                let mut words: Vec<String> = line.split_whitespace().map(str::to_owned).collect();
+                for word in words.iter_mut() {
+                    if word == "9000" {
+                        *word = self.ports[1].1.clone();
+                    } else if word.starts_with("local/events/") {
+                        let text = std::fs::read_to_string(root().join(&*word)).unwrap();
+                        let copy = events.path().join(word.rsplit('/').next().unwrap());
+                        std::fs::write(&copy, text.replace("127.0.0.1:4566", &localstack)).unwrap();
+                        *word = copy.to_str().unwrap().to_owned();
+                    }
+                }
+                let output = Command::new(root().join(".venv/tools/bin/cargo-lambda"))
+                    .args(&words[1..])
+                    .current_dir(root())
+                    .output()
+                    .unwrap();
+                assert!(
+                    output.status.success(),
+                    "{line}: {}",
+                    String::from_utf8_lossy(&output.stderr)
+                );
+                let answer = serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+                    panic!("{line}: {e}: {}", String::from_utf8_lossy(&output.stdout))
+                });
+                (line.to_owned(), answer)
+            })
+            .collect()
+    }
+
     fn pids(&self) -> Vec<i32> {
         ["esm.pid", "watch.pid", "localstack.pid"]
             .iter()
@@ -323,6 +375,23 @@ async fn csvs_uploaded_to_the_bucket_come_back_as_features_from_the_api() {
     }
     assert!(in_dlq, "the poisoned message did not reach {dlq}");
     assert_eq!(stale_persons(&db, &before_again).await, 0);
+
+    // The README's `cargo lambda invoke` lines, with the committed events, against this stack.
+    for (line, answer) in stack.readme_invocations() {
+        if line.contains(" api ") {
+            assert_eq!(answer["statusCode"], 200, "{line}: {answer}");
+            let body: Json = serde_json::from_str(answer["body"].as_str().unwrap()).unwrap();
+            assert_eq!(body["person_id"], 3585, "{line}");
+        } else if line.contains(" migrate ") {
+            assert!(answer["applied"].is_array(), "{line}: {answer}");
+        } else {
+            assert_eq!(
+                answer["batchItemFailures"],
+                serde_json::json!([]),
+                "{line}: {answer}"
+            );
+        }
+    }
 
     // Down: every process the stack started is gone.
     let pids = stack.pids();

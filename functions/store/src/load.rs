@@ -552,9 +552,12 @@ async fn move_from_stage(
 ) -> Result<StageCounts, tokio_postgres::Error> {
     let columns: Vec<&str> = table.clean_columns().iter().map(|c| c.name).collect();
     let clean_columns = columns.join(", ");
+    // In key order, so that concurrent loads (one per table) lock person keys in the same order
+    // and wait for each other instead of deadlocking.
     tx.execute(
         "INSERT INTO person (person_id, first_run_id)
          SELECT DISTINCT person_id, $1::bigint FROM stage WHERE q_reason IS NULL
+         ORDER BY person_id
          ON CONFLICT (person_id) DO NOTHING",
         &[&run_id],
     )
