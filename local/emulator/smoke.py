@@ -84,9 +84,13 @@ def main() -> None:
         assert resources["features_queue_url"].endswith("/000000000000/medrec-features")
         assert resources["region"] == "us-east-1"
 
-    @check("mappings.json: one clean mapping per table, one features mapping")
+    @check("mappings.json: one clean mapping per table, one vendor mapping, one features mapping")
     def _():
-        assert len(mappings) == 6, len(mappings)
+        assert len(mappings) == 7, len(mappings)
+        (vendor,) = [m for m in mappings if m["function"] == "vendor"]
+        assert vendor["queue_url"].endswith("/medrec-vendor"), vendor["queue_url"]
+        assert vendor["dlq_url"].endswith("/medrec-vendor-dlq"), vendor["dlq_url"]
+        assert vendor["report_batch_item_failures"] is True
         clean = [m for m in mappings if m["function"] == "clean"]
         assert sorted(m["environment"]["MEDREC_TABLE"] for m in clean) == sorted(TABLES)
         for m in clean:

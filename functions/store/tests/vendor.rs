@@ -236,7 +236,7 @@ async fn bad_files_among_good_ones_are_rejected_with_a_reason_and_touch_nothing(
     let bad: Vec<(&str, Vec<u8>, VendorReason)> = vec![
         (
             "truncated",
-            good[..good.len() / 2].as_bytes().to_vec(),
+            good.as_bytes()[..good.len() / 2].to_vec(),
             VendorReason::InvalidJson,
         ),
         (
