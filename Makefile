@@ -5,7 +5,7 @@ DATA ?= ../shared/data/sample
 DEMO_DATA := $(if $(filter command line environment,$(origin DATA)),$(DATA),)
 CARGO ?= cargo
 
-.PHONY: package bench demo ingest local-up local-down test lint fmt schema postgres build tools
+.PHONY: package bench bench-vendor wrk demo ingest local-up local-down test lint fmt schema postgres build tools
 TOOLS := .venv/tools
 CARGO_LAMBDA_VERSION := 1.9.2
 
@@ -51,14 +51,23 @@ postgres:
 
 ## Benchmarks (docs/performance.md): PERSONS=50000 by default, PERSONS=1000000 for the full scale;
 ## figures in target/bench/results.json. Needs psql and wrk (installed with apt-get as root).
-bench: build
+bench: build wrk
+	python3 local/bench/bench.py
+
+## The vendor JSON feed: FILES=10000 per-person files into BASE_PERSONS=100000 persons with 1, 2
+## and 4 workers, and the API's latency while it runs; figures in target/bench/vendor.json.
+bench-vendor: build wrk
+	python3 local/bench/bench.py vendor
+
+wrk:
 	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq wrk >/dev/null; } \
 	  || { echo "bench: wrk is missing (apt-get install wrk)" >&2; exit 1; }
-	python3 local/bench/bench.py
 
 ## The Lambda artifacts SAM deploys (target/lambda/<function>/bootstrap), with their sizes.
 package: tools
 	$(TOOLS)/bin/cargo-lambda lambda build --release --compiler cargo -p medrec-lambda
+	@# The release profile keeps line tables for profiling; a deployed function needs none.
+	strip --strip-debug target/lambda/*/bootstrap
 	@for f in target/lambda/*/bootstrap; do printf '%-36s %6.1f MB\n' "$$f" "$$(stat -c %s "$$f" | awk '{print $$1 / 1048576}')"; done
 
 ## Tools the tests and the local stack run, in a venv under the repo: cargo-lambda (from PyPI).

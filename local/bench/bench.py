@@ -12,6 +12,12 @@
    GET /persons/{id} and GET /persons/{id}/features.
 
 Figures go to target/bench/results.json; the machine, versions and N are printed with them.
+
+`bench.py vendor` (`make bench-vendor`) measures the vendor JSON feed instead: FILES (10000, the
+daily volume) generated per-person files into a database already holding BASE_PERSONS (100000)
+persons, with 1, 2 and 4 workers (`medrec ingest-json --workers W`), while wrk reads
+GET /persons/{id} on 10 connections; the API's p50/p99 during each run are compared with an idle
+run. Figures go to target/bench/vendor.json.
 Settings: PERSONS (50000), SEED (7), BENCH_SECONDS (wrk duration per route, 10), DATABASE_URL
 (a server to use; default: a throwaway cluster, fsync off, the same for ingest and COPY).
 Needs psql and wrk on PATH.
@@ -195,7 +201,93 @@ def free_port() -> int:
 # ---------------------------------------------------------------------------------------------
 
 
+def wrk_during(base: str, script: Path, connections: int, work) -> dict:
+    """Runs wrk until `work()` returns; wrk prints its statistics when interrupted."""
+    process = subprocess.Popen(["wrk", "-t1", f"-c{connections}", "-d3600s", "--latency", "-s", str(script), base],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(0.5)
+    try:
+        result = work()
+    finally:
+        process.send_signal(2)
+        out, _ = process.communicate(timeout=30)
+    return result, parse_wrk(out)
+
+
+def vendor(admin_url: str, throwaway: bool) -> None:
+    base_persons = int(os.environ.get("BASE_PERSONS", "100000"))
+    files = int(os.environ.get("FILES", "10000"))
+    seed = int(os.environ.get("SEED", "7"))
+    seconds = int(os.environ.get("BENCH_SECONDS", "10"))
+    first_id = 1_000_000
+    log(f"vendor feed: {files} files into {base_persons} persons; {os.cpu_count()} cores")
+    data = OUT / f"vendor-base-{base_persons}-{seed}"
+    if data.exists():
+        shutil.rmtree(data)
+    timed([str(MEDREC), "generate", "--persons", str(base_persons), "--seed", str(seed),
+           "--first-person-id", str(first_id), "--out", str(data)])
+    url = fresh_database(admin_url, "bench_vendor")
+    env = {**os.environ, "DATABASE_URL": url}
+    _, base_s, _ = timed([str(MEDREC), "ingest", str(data), "--no-features"], env=env)
+    timed([str(MEDREC), "features", "refresh"], env=env)
+    in_db = int(psql(url, "SELECT count(*) FROM person"))
+    log(f"base: {in_db} persons loaded in {base_s:.1f} s")
+
+    port = free_port()
+    server = subprocess.Popen([str(MEDREC), "serve", "--listen", f"127.0.0.1:{port}"],
+                              env={**env, "MEDREC_API_KEY": API_KEY},
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    runs = []
+    try:
+        for _ in range(200):
+            if subprocess.run(["curl", "-sf", f"{base}/health"], capture_output=True).returncode == 0:
+                break
+            time.sleep(0.05)
+        with tempfile.TemporaryDirectory(dir=OUT) as work:
+            script = Path(work) / "person.lua"
+            script.write_text(WRK_SCRIPT.format(first=first_id, count=base_persons, seed=seed,
+                                                path="/persons/%d", key=API_KEY))
+            out = subprocess.run(["wrk", "-t1", "-c10", f"-d{seconds}s", "--latency", "-s", str(script), base],
+                                 capture_output=True, text=True, check=True).stdout
+            idle = parse_wrk(out)
+            log(f"api idle: p50 {idle['p50_ms']} ms, p99 {idle['p99_ms']} ms, {idle['rps']} req/s")
+            for version, workers in [(2, 1), (3, 2), (4, 4)]:
+                files_dir = Path(work) / f"v{version}"
+                # Each run's files are a newer version than anything loaded, so every file loads.
+                timed([str(MEDREC), "generate", "--format", "json", "--persons", str(base_persons),
+                       "--only", str(files), "--version", str(version), "--seed", str(seed),
+                       "--first-person-id", str(first_id), "--out", str(files_dir)])
+
+                def ingest():
+                    return timed([str(MEDREC), "ingest-json", str(files_dir), "--workers", str(workers),
+                                  "--no-features"], env=env)
+
+                (stdout, run_s, _), api = wrk_during(base, script, 10, ingest)
+                loaded = int(re.search(r"loaded (\d+)", stdout).group(1))
+                rate = float(re.search(r"([\d.]+) files/s", stdout).group(1))
+                runs.append({"workers": workers, "files": files, "loaded": loaded, "files_per_s": rate,
+                             "wall_s": round(run_s, 2), "api_during": api})
+                log(f"{workers} worker(s): {rate} files/s ({loaded} loaded); api during: "
+                    f"p50 {api['p50_ms']} ms, p99 {api['p99_ms']} ms, {api['rps']} req/s")
+    finally:
+        server.terminate()
+        server.wait()
+    results = {"base_persons": in_db, "files": files, "runs": runs, "api_idle": idle, "api_connections": 10,
+               "machine": machine(), "database": "throwaway cluster (fsync=off)" if throwaway else "DATABASE_URL"}
+    psql(admin_url, "DROP DATABASE bench_vendor")
+    path = OUT / "vendor.json"
+    path.write_text(json.dumps(results, indent=2) + "\n")
+    print(json.dumps(results, indent=2))
+    print(f"written to {path.relative_to(ROOT)}")
+    if any(r["loaded"] != files for r in runs):
+        sys.exit("bench: not every vendor file loaded")
+
+
 def main() -> None:
+    mode = sys.argv[1] if len(sys.argv) > 1 else "pipeline"
+    if mode not in ("pipeline", "vendor"):
+        sys.exit("usage: bench.py [pipeline|vendor]")
     persons = int(os.environ.get("PERSONS", "50000"))
     seed = int(os.environ.get("SEED", "7"))
     seconds = int(os.environ.get("BENCH_SECONDS", "10"))
@@ -216,7 +308,10 @@ def main() -> None:
         admin_url = stdout.strip().removeprefix("DATABASE_URL=")
         cluster = state
     try:
-        run(persons, seed, seconds, first_id, admin_url, cluster is not None)
+        if mode == "vendor":
+            vendor(admin_url, cluster is not None)
+        else:
+            run(persons, seed, seconds, first_id, admin_url, cluster is not None)
     finally:
         if cluster is not None:
             timed([str(MEDREC), "postgres", "stop", "--state", str(cluster)])

@@ -376,6 +376,99 @@ async fn csvs_uploaded_to_the_bucket_come_back_as_features_from_the_api() {
     assert!(in_dlq, "the poisoned message did not reach {dlq}");
     assert_eq!(stale_persons(&db, &before_again).await, 0);
 
+    // The vendor feed: per-person JSON files under vendor/ go through their own queue and
+    // function; a newer version replaces the person's rows, an older one is ignored.
+    let person = 5_000_000_i64;
+    let vendor_files = tempfile::tempdir().unwrap();
+    for version in ["1", "2"] {
+        let dir = vendor_files.path().join(version);
+        let output = Command::new(env!("CARGO_BIN_EXE_medrec"))
+            .args([
+                "generate",
+                "--format",
+                "json",
+                "--persons",
+                "1",
+                "--version",
+                version,
+            ])
+            .args(["--first-person-id", &person.to_string(), "--out"])
+            .arg(&dir)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let upload_vendor = |version: &str| {
+        let file = vendor_files
+            .path()
+            .join(version)
+            .join(format!("{person}.json"));
+        stack.aws(&[
+            "s3",
+            "cp",
+            "--only-show-errors",
+            file.to_str().unwrap(),
+            &format!("s3://{}/vendor/vendor-a/{person}.json", stack.var("BUCKET")),
+        ]);
+    };
+    let vendor_files_with = |status: &'static str| {
+        let db = &db;
+        async move {
+            let n: i64 = db
+                .query_one(
+                    "SELECT count(*) FROM vendor_file WHERE person_id = $1 AND status = $2",
+                    &[&person, &status],
+                )
+                .await
+                .unwrap()
+                .get(0);
+            n
+        }
+    };
+    let rows_of = |answer: &Json| -> usize {
+        answer["data"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|rows| rows.as_array().unwrap().len())
+            .sum()
+    };
+    upload_vendor("1");
+    wait_for(
+        "vendor version 1 and its features",
+        Duration::from_secs(120),
+        || async {
+            vendor_files_with("loaded").await == 1
+                && stack.get(&format!("/persons/{person}/features")).0 == 200
+        },
+    )
+    .await;
+    let (_, version_1) = stack.get(&format!("/persons/{person}"));
+    upload_vendor("2");
+    wait_for("vendor version 2", Duration::from_secs(120), || async {
+        vendor_files_with("loaded").await == 2
+    })
+    .await;
+    let (_, version_2) = stack.get(&format!("/persons/{person}"));
+    assert!(
+        rows_of(&version_2) > rows_of(&version_1),
+        "version 2 adds a visit: {} then {} rows",
+        rows_of(&version_1),
+        rows_of(&version_2)
+    );
+    upload_vendor("1");
+    wait_for(
+        "the late version 1 to be ignored",
+        Duration::from_secs(120),
+        || async { vendor_files_with("ignored").await == 1 },
+    )
+    .await;
+    assert_eq!(stack.get(&format!("/persons/{person}")).1, version_2);
+
     // The README's `cargo lambda invoke` lines, with the committed events, against this stack.
     for (line, answer) in stack.readme_invocations() {
         if line.contains(" api ") {

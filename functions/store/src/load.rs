@@ -594,15 +594,16 @@ async fn move_from_stage(
         &[&run_id],
     )
     .await?;
-    let persons = tx
-        .query(
-            "SELECT DISTINCT person_id FROM stage WHERE q_reason IS NULL ORDER BY 1",
+    // One array value, not a row per person: a file of a million persons would otherwise
+    // hold a million decoded rows in memory at once.
+    let persons: Vec<i64> = tx
+        .query_one(
+            "SELECT coalesce(array_agg(DISTINCT person_id ORDER BY person_id), '{}')
+             FROM stage WHERE q_reason IS NULL",
             &[],
         )
         .await?
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+        .get(0);
     Ok(StageCounts {
         loaded,
         conflicts,
