@@ -298,7 +298,7 @@ def main() -> None:
     if not MEDREC.exists():
         sys.exit(f"bench: {MEDREC} is missing; run `cargo build --release --bin medrec`")
     OUT.mkdir(parents=True, exist_ok=True)
-    state = OUT / "state"
+    state = OUT / f"state-{mode}"
     cluster = None
     admin_url = os.environ.get("DATABASE_URL")
     if not admin_url:

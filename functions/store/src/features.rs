@@ -1,4 +1,5 @@
-//! Feature computation and reads. The definitions are SQL (`migrations/0003_features.sql`).
+//! Feature computation and reads. The definitions are SQL (`migrations/0003_features.sql`, the
+//! function as it runs in `migrations/0007_features_by_person.sql`).
 
 use chrono::NaiveDate;
 use medrec_core::features::{FeatureKind, FEATURES};

@@ -19,6 +19,7 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
     migration!("0004_person_document.sql"),
     migration!("0005_ingest_source_version.sql"),
     migration!("0006_vendor.sql"),
+    migration!("0007_features_by_person.sql"),
 ];
 
 /// Any constant: serialises concurrent migrators (two Lambdas cold-starting at once).
