@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use anyhow::{bail, Context};
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 use serde::{Deserialize, Serialize};
 
@@ -34,6 +35,32 @@ impl PersonsMessage {
         }
         Ok(message)
     }
+}
+
+/// Handles each message of an SQS batch on its own; the failed ones are reported as batch item
+/// failures, so SQS redelivers only them (and, after the queue's receive limit, moves them to
+/// the DLQ) while the rest of the batch is done.
+pub async fn each_message<F, Fut>(event: SqsEvent, mut handle: F) -> SqsBatchResponse
+where
+    F: FnMut(SqsMessage) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    let mut response = SqsBatchResponse::default();
+    for message in event.records {
+        let message_id = message.message_id.clone().unwrap_or_default();
+        if let Err(error) = handle(message).await {
+            // The error chain names files, tables and kinds, never record values.
+            tracing::error!(
+                message_id,
+                error = crate::log_safe(&error),
+                "message failed"
+            );
+            let mut failure = BatchItemFailure::default();
+            failure.item_identifier = message_id;
+            response.batch_item_failures.push(failure);
+        }
+    }
+    response
 }
 
 /// Sends person ids to the features queue.

@@ -9,7 +9,7 @@
 //! succeeds: retrying would not make it good.
 
 use anyhow::{bail, Context};
-use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use aws_sdk_s3::operation::get_object::GetObjectError;
 use deadpool_postgres::Pool;
 use medrec_core::vendor::{check_size, VendorError, VendorReason, MAX_FILE_BYTES};
@@ -51,21 +51,8 @@ impl VendorFunction {
 
     /// Processes each message on its own; failed ones are reported for redelivery.
     pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
-        let mut response = SqsBatchResponse::default();
-        for message in event.records {
-            let message_id = message.message_id.clone().unwrap_or_default();
-            if let Err(error) = self.message(&message).await {
-                tracing::error!(
-                    message_id,
-                    error = crate::log_safe(&error),
-                    "message failed"
-                );
-                let mut failure = BatchItemFailure::default();
-                failure.item_identifier = message_id;
-                response.batch_item_failures.push(failure);
-            }
-        }
-        response
+        crate::queue::each_message(event, |message| async move { self.message(&message).await })
+            .await
     }
 
     async fn message(&self, message: &SqsMessage) -> anyhow::Result<()> {
