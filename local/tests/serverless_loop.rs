@@ -149,7 +149,7 @@ impl Stack {
             .map(str::trim)
             .filter(|l| l.starts_with("cargo lambda invoke"))
             .collect();
-        assert_eq!(lines.len(), 4, "one line per function: {lines:?}");
+        assert_eq!(lines.len(), 5, "one line per function: {lines:?}");
         let events = tempfile::tempdir().unwrap();
         let localstack = format!("127.0.0.1:{}", self.ports[0].1);
         lines
