@@ -56,6 +56,22 @@ pub fn objects_of(body: &str) -> anyhow::Result<Vec<ObjectRef>> {
         .collect()
 }
 
+/// Runs `load` on each object an S3-notification message names, in order; the first failure
+/// fails the message (its objects are idempotent to load again).
+pub async fn each_object<F, Fut, O>(message: SqsMessage, mut load: F) -> anyhow::Result<()>
+where
+    F: FnMut(ObjectRef) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<O>>,
+    O: std::fmt::Debug,
+{
+    let body = message.body.as_deref().context("the message has no body")?;
+    for object in objects_of(body)? {
+        let outcome = load(object).await?;
+        tracing::info!(?outcome, "object processed");
+    }
+    Ok(())
+}
+
 /// S3 event keys are form-encoded: `+` is a space, `%2B` a plus.
 pub fn decode_key(key: &str) -> anyhow::Result<String> {
     let spaced = key.replace('+', " ");
@@ -117,17 +133,10 @@ impl CleanFunction {
 
     /// Processes each message on its own; failed ones are reported for redelivery.
     pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
-        crate::queue::each_message(event, |message| async move { self.message(&message).await })
-            .await
-    }
-
-    async fn message(&self, message: &SqsMessage) -> anyhow::Result<()> {
-        let body = message.body.as_deref().context("the message has no body")?;
-        for object in objects_of(body)? {
-            let outcome = self.object(&object).await?;
-            tracing::info!(?outcome, "object processed");
-        }
-        Ok(())
+        crate::queue::each_message(event, |message| {
+            each_object(message, |object| async move { self.object(&object).await })
+        })
+        .await
     }
 
     /// Cleans and loads one object, then announces its persons.

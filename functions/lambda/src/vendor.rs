@@ -9,13 +9,13 @@
 //! succeeds: retrying would not make it good.
 
 use anyhow::{bail, Context};
-use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use aws_sdk_s3::operation::get_object::GetObjectError;
 use deadpool_postgres::Pool;
 use medrec_core::vendor::{check_size, VendorError, VendorReason, MAX_FILE_BYTES};
 use medrec_store::vendor::{ingest_vendor_file, reject, VendorSource, VendorStatus};
 
-use crate::clean::{objects_of, ObjectRef};
+use crate::clean::{each_object, ObjectRef};
 use crate::queue::FeaturesQueue;
 
 /// The prefix the bucket notifies this function for.
@@ -51,17 +51,10 @@ impl VendorFunction {
 
     /// Processes each message on its own; failed ones are reported for redelivery.
     pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
-        crate::queue::each_message(event, |message| async move { self.message(&message).await })
-            .await
-    }
-
-    async fn message(&self, message: &SqsMessage) -> anyhow::Result<()> {
-        let body = message.body.as_deref().context("the message has no body")?;
-        for object in objects_of(body)? {
-            let outcome = self.object(&object).await?;
-            tracing::info!(?outcome, "vendor object processed");
-        }
-        Ok(())
+        crate::queue::each_message(event, |message| {
+            each_object(message, |object| async move { self.object(&object).await })
+        })
+        .await
     }
 
     /// Loads one vendor file, then announces its person.
