@@ -8,20 +8,33 @@ use medrec_core::reader::sha256_hex;
 use medrec_core::Table;
 use medrec_store::{DbConfig, RunReport, RunStatus, Source};
 
-/// The CSV files of a directory with their tables, in table then name order. Fails, naming the
-/// file, if a CSV's name does not start with a table name.
-pub fn raw_files(dir: &Path) -> anyhow::Result<Vec<(Table, PathBuf)>> {
+/// The regular files of a directory whose extension is `ext` (any case), sorted by name; an
+/// error naming the directory when there are none.
+pub fn files_with_extension(dir: &Path, ext: &str) -> anyhow::Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     for entry in
         std::fs::read_dir(dir).with_context(|| format!("reading directory {}", dir.display()))?
     {
         let path = entry?.path();
-        let is_csv = path
+        let matches = path
             .extension()
-            .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
-        if !is_csv || !path.is_file() {
-            continue;
+            .is_some_and(|e| e.eq_ignore_ascii_case(ext));
+        if matches && path.is_file() {
+            files.push(path);
         }
+    }
+    if files.is_empty() {
+        bail!("{}: no .{ext} files", dir.display());
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// The CSV files of a directory with their tables, in table then name order. Fails, naming the
+/// file, if a CSV's name does not start with a table name.
+pub fn raw_files(dir: &Path) -> anyhow::Result<Vec<(Table, PathBuf)>> {
+    let mut files = Vec::new();
+    for path in files_with_extension(dir, "csv")? {
         let name = path
             .file_name()
             .and_then(|n| n.to_str())
@@ -34,9 +47,6 @@ pub fn raw_files(dir: &Path) -> anyhow::Result<Vec<(Table, PathBuf)>> {
             );
         };
         files.push((table, path));
-    }
-    if files.is_empty() {
-        bail!("{}: no .csv files", dir.display());
     }
     files.sort();
     Ok(files)

@@ -20,23 +20,7 @@ pub fn vendor_files(path: &Path) -> anyhow::Result<Vec<PathBuf>> {
     if path.is_file() {
         return Ok(vec![path.to_owned()]);
     }
-    let mut files = Vec::new();
-    for entry in
-        std::fs::read_dir(path).with_context(|| format!("reading directory {}", path.display()))?
-    {
-        let path = entry?.path();
-        let is_json = path
-            .extension()
-            .is_some_and(|e| e.eq_ignore_ascii_case("json"));
-        if is_json && path.is_file() {
-            files.push(path);
-        }
-    }
-    if files.is_empty() {
-        bail!("{}: no .json files", path.display());
-    }
-    files.sort();
-    Ok(files)
+    crate::ingest::files_with_extension(path, "json")
 }
 
 /// Loads one file; the size is checked before a byte of it is read.

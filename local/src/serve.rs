@@ -54,7 +54,12 @@ pub async fn run(
                         },
                     );
                     let (parts, body) = api.handle(request).await.into_parts();
-                    let body = Bytes::copy_from_slice(body.as_ref());
+                    let body = match body {
+                        lambda_http::Body::Empty => Bytes::new(),
+                        lambda_http::Body::Text(text) => Bytes::from(text),
+                        lambda_http::Body::Binary(bytes) => Bytes::from(bytes),
+                        _ => Bytes::copy_from_slice(body.as_ref()),
+                    };
                     Ok::<_, hyper::Error>(hyper::Response::from_parts(parts, Full::new(body)))
                 }
             });
