@@ -3,9 +3,11 @@
 
 Reads the template (not a hand-written list): every AWS::SQS::Queue (name, visibility timeout,
 retention, RedrivePolicy, RedriveAllowPolicy), every AWS::S3::Bucket (name, versioning, the
-NotificationConfiguration's queue notifications with their key filters). !Ref, !Sub, !GetAtt,
-!Join, !Select, !Split, !If and the pseudo parameters are resolved for stack `medrec`, account
-000000000000 and region us-east-1, with parameter defaults (override with --parameter K=V).
+NotificationConfiguration's queue notifications with their key filters). Fn::ForEach loops
+(the AWS::LanguageExtensions transform) are expanded first, as CloudFormation does. !Ref, !Sub,
+!GetAtt, !Join, !Select, !Split, !If, !FindInMap and the pseudo parameters are resolved for stack
+`medrec`, account 000000000000 and region us-east-1, with parameter defaults (override with
+--parameter K=V). `--expand` prints the expanded template as JSON and touches nothing.
 Re-running is safe: queues and buckets are reused, attributes set again, and the bucket
 notification is only written when it differs (writing it makes S3 send an s3:TestEvent).
 
@@ -18,6 +20,7 @@ Then writes, under --out-dir (default .local/):
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import re
@@ -75,6 +78,135 @@ def load_template(path: Path) -> dict[str, Any]:
 
 
 # ----------------------------------------------------------------------------------------------
+# Fn::ForEach (AWS::LanguageExtensions), expanded the way CloudFormation documents it:
+#   "Fn::ForEach::LoopName": [Identifier, Collection, {"OutputKey${Identifier}": OutputValue}]
+# Every item of Collection (a list, or a Ref to a CommaDelimitedList parameter) yields a copy of the
+# fragment, merged into the enclosing mapping where the loop key stood, with ${Identifier} and
+# &{Identifier} (the item without non-alphanumeric characters) replaced in keys and in Fn::Sub
+# strings, and {"Ref": Identifier} replaced by the item. Loops nest (an inner fragment sees the
+# outer identifiers). Plain strings are left alone, as in cfn-lint's model of the transform; one
+# that names a loop identifier is refused (SAM CLI would substitute it, cfn-lint would not: use
+# !Sub). Inside a loop, what the transform resolves is resolved too: a Fn::FindInMap with literal
+# keys becomes its value, and a Fn::Sub whose variables are literals gets them substituted and,
+# with no ${...} left, becomes a plain string. So `Ref: !Sub 'Raw${Table}Queue'` becomes
+# `Ref: RawRxQueue`, and `!Sub ["clean-${name}", {name: !FindInMap [TableNames, !Ref Table,
+# Name]}]` becomes `clean-rx`: the copies read as the hand-written resources would.
+# ----------------------------------------------------------------------------------------------
+
+FOREACH = "Fn::ForEach::"
+_SUB_VARIABLE = re.compile(r"\$\{(?!!)[^}]*\}")
+
+
+class TemplateError(SystemExit):
+    """The template is not one CloudFormation would accept (reported like SystemExit)."""
+
+
+def _substitute(text: str, values: dict[str, str]) -> str:
+    for identifier, item in values.items():
+        text = text.replace("${" + identifier + "}", item)
+        text = text.replace("&{" + identifier + "}", re.sub(r"[^0-9A-Za-z]", "", item))
+    return text
+
+
+def _names(text: str, identifiers: Any) -> bool:
+    return any("${" + i + "}" in text or "&{" + i + "}" in text for i in identifiers)
+
+
+class _ForEachExpander:
+    def __init__(self, template: dict[str, Any], overrides: dict[str, str]):
+        self.params = {name: overrides.get(name, spec.get("Default"))
+                       for name, spec in (template.get("Parameters") or {}).items()}
+        self.mappings = template.get("Mappings") or {}
+
+    def expand(self, node: Any, bindings: dict[str, str], where: str) -> Any:
+        if isinstance(node, list):
+            return [self.expand(v, bindings, f"{where}[{i}]") for i, v in enumerate(node)]
+        if isinstance(node, str):
+            if _names(node, bindings):
+                raise TemplateError(f"provision: {where}: {node!r} names a Fn::ForEach identifier "
+                                    "outside a key or a Fn::Sub (write it as !Sub)")
+            return node
+        if not isinstance(node, dict):
+            return node
+        if len(node) == 1 and bindings:
+            (key, arg), = node.items()
+            if key == "Ref" and isinstance(arg, str) and arg in bindings:
+                return bindings[arg]
+            if key == "Fn::Sub":
+                return self.sub(arg, bindings, where)
+            if key == "Fn::FindInMap" and isinstance(arg, list):
+                return self.find_in_map(self.expand(arg, bindings, f"{where}.{key}"))
+        out: dict[str, Any] = {}
+        for key, value in node.items():
+            if isinstance(key, str) and key.startswith(FOREACH):
+                items = self.loop(key, value, bindings, f"{where}.{key}")
+            else:
+                new_key = _substitute(key, bindings) if isinstance(key, str) else key
+                items = [(new_key, self.expand(value, bindings, f"{where}.{new_key}"))]
+            for new_key, new_value in items:
+                if new_key in out:
+                    raise TemplateError(f"provision: {where}: {new_key} is declared twice (Fn::ForEach)")
+                out[new_key] = new_value
+        return out
+
+    def sub(self, arg: Any, bindings: dict[str, str], where: str) -> Any:
+        text, variables = (arg, {}) if isinstance(arg, str) else (arg[0], arg[1] if len(arg) > 1 else {})
+        if not isinstance(text, str) or not isinstance(variables, dict):
+            return {"Fn::Sub": arg}
+        text = _substitute(text, bindings)
+        variables = self.expand(variables, bindings, f"{where}.Fn::Sub")
+        literal = {k: v for k, v in variables.items() if isinstance(v, str) and "${" not in v}
+        text = _substitute(text, literal)
+        rest = {k: v for k, v in variables.items() if k not in literal}
+        if rest:
+            return {"Fn::Sub": [text, rest]}
+        return {"Fn::Sub": text} if _SUB_VARIABLE.search(text) else text.replace("${!", "${")
+
+    def find_in_map(self, arg: list[Any]) -> Any:
+        if len(arg) >= 3 and all(isinstance(a, str) for a in arg[:3]):
+            name, top, second = arg[:3]
+            if second in (self.mappings.get(name) or {}).get(top, {}):
+                return copy.deepcopy(self.mappings[name][top][second])
+        return {"Fn::FindInMap": arg}
+
+    def loop(self, key: str, value: Any, bindings: dict[str, str],
+             where: str) -> list[tuple[str, Any]]:
+        if not (isinstance(value, list) and len(value) == 3 and isinstance(value[0], str)
+                and isinstance(value[2], dict)):
+            raise TemplateError(f"provision: {where}: want [Identifier, Collection, {{OutputKey: OutputValue}}]")
+        identifier, collection, fragment = value
+        if identifier in self.params or identifier in bindings:
+            raise TemplateError(f"provision: {where}: identifier {identifier} is already a parameter "
+                                "or an enclosing loop's identifier")
+        if isinstance(collection, dict) and set(collection) == {"Ref"} and collection["Ref"] in self.params:
+            collection = [v.strip() for v in str(self.params[collection["Ref"]]).split(",")]
+        if not isinstance(collection, list) or any(isinstance(v, (dict, list)) for v in collection):
+            raise TemplateError(f"provision: {where}: the collection must be a list of strings or a "
+                                "Ref to a CommaDelimitedList parameter")
+        if any(not _names(k, [identifier]) for k in fragment if not k.startswith(FOREACH)):
+            raise TemplateError(f"provision: {where}: every OutputKey must contain ${{{identifier}}} "
+                                f"or &{{{identifier}}}")
+        out = []
+        for item in collection:
+            out.extend(self.expand(fragment, {**bindings, identifier: str(item)}, where).items())
+        return out
+
+
+def expand_template(template: dict[str, Any], overrides: dict[str, str] | None = None) -> dict[str, Any]:
+    """The template with every Fn::ForEach of Conditions, Resources and Outputs expanded."""
+    expander = _ForEachExpander(template, overrides or {})
+    expanded = dict(template)
+    for section in ("Conditions", "Resources", "Outputs"):
+        if isinstance(template.get(section), dict):
+            expanded[section] = expander.expand(template[section], {}, section)
+    if expanded != template:
+        transform = template.get("Transform") or []
+        if "AWS::LanguageExtensions" not in ([transform] if isinstance(transform, str) else transform):
+            raise TemplateError("provision: Fn::ForEach needs Transform AWS::LanguageExtensions")
+    return expanded
+
+
+# ----------------------------------------------------------------------------------------------
 # Resolving intrinsic functions, enough for names, ARNs and URLs.
 # ----------------------------------------------------------------------------------------------
 
@@ -121,6 +253,15 @@ class Resolver:
             raise Unresolvable(f"GetAtt {logical_id}.{attribute}")
         return attrs[attribute]
 
+    def find_in_map(self, arg: list[Any]) -> Any:
+        name, top, second = (str(self.resolve(a)) for a in arg[:3])
+        try:
+            return self.resolve((self.template.get("Mappings") or {})[name][top][second])
+        except KeyError:
+            if len(arg) > 3 and isinstance(arg[3], dict) and "DefaultValue" in arg[3]:
+                return self.resolve(arg[3]["DefaultValue"])
+            raise SystemExit(f"provision: Fn::FindInMap {name}/{top}/{second}: no such mapping entry")
+
     def condition(self, name: str) -> bool:
         return bool(self.resolve((self.template.get("Conditions") or {})[name]))
 
@@ -146,11 +287,14 @@ class Resolver:
         if len(value) == 1:
             (key, arg), = value.items()
             if key == "Ref":
-                return self.ref(arg)
+                # An intrinsic inside Ref or Fn::GetAtt is AWS::LanguageExtensions.
+                return self.ref(self.resolve(arg) if isinstance(arg, dict) else arg)
             if key == "Fn::GetAtt":
                 if isinstance(arg, str):
                     arg = arg.split(".", 1)
-                return self.get_att(arg[0], arg[1])
+                return self.get_att(*(self.resolve(a) for a in arg[:2]))
+            if key == "Fn::FindInMap":
+                return self.find_in_map(arg)
             if key == "Fn::Sub":
                 if isinstance(arg, str):
                     return self.sub(arg, {})
@@ -361,10 +505,16 @@ def main() -> None:
     parser.add_argument("--out-dir", type=Path, default=repo / ".local")
     parser.add_argument("--parameter", action="append", default=[], metavar="KEY=VALUE",
                         help="override a template parameter's default")
+    parser.add_argument("--expand", action="store_true",
+                        help="print the template with its Fn::ForEach loops expanded (JSON) and exit")
     args = parser.parse_args()
 
     overrides = dict(p.split("=", 1) for p in args.parameter)
-    template = load_template(args.template)
+    template = expand_template(load_template(args.template), overrides)
+    if args.expand:
+        json.dump(template, sys.stdout, indent=1)
+        print()
+        return
     resolver = Resolver(template, args.stack_name, args.account, args.region, overrides)
 
     session = boto3.session.Session(aws_access_key_id="test", aws_secret_access_key="test",
