@@ -1,6 +1,6 @@
-//! The per-person feature catalogue. The definitions are SQL, written once in
-//! `migrations/0003_features.sql` (`person_features_as_of`); this list names them, in export
-//! order, with their types (a test checks it against the database).
+//! The per-person feature catalogue. The definitions are SQL, in one file:
+//! `migrations/definitions/R__30_features.sql` (`person_features_as_of`); this list names them,
+//! in export order, with their types (tests check it against that file and the database).
 
 /// How a feature's values are typed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -9,11 +9,13 @@
 use std::io;
 
 use chrono::{DateTime, Utc};
+use serde::Deserialize;
 use serde_json::{Map, Value as Json};
 use sha2::{Digest, Sha256};
 use xxhash_rust::xxh3::Xxh3;
 
 use crate::clean::{Outcome, QuarantinedRow, Reason};
+use crate::person_id::PersonId;
 use crate::reader::hex;
 use crate::table::Table;
 
@@ -24,7 +26,23 @@ pub const MAX_FILE_BYTES: u64 = 50 * 1024 * 1024;
 const MAX_VENDOR_ID_CHARS: usize = 64;
 
 /// Why a whole vendor file was rejected (nothing of it is loaded).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// Its name (`as_str`, `Display`, `FromStr`) is the snake_case variant name.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::Display,
+    strum::VariantArray,
+    strum::EnumCount,
+)]
+#[strum(serialize_all = "snake_case")]
 pub enum VendorReason {
     TooLarge,
     InvalidJson,
@@ -40,34 +58,11 @@ pub enum VendorReason {
 }
 
 impl VendorReason {
-    pub const ALL: [VendorReason; 11] = [
-        VendorReason::TooLarge,
-        VendorReason::InvalidJson,
-        VendorReason::NotAnObject,
-        VendorReason::WrongSchema,
-        VendorReason::MissingField,
-        VendorReason::InvalidVendorId,
-        VendorReason::InvalidPersonId,
-        VendorReason::InvalidVersion,
-        VendorReason::InvalidUpdatedAt,
-        VendorReason::WrongType,
-        VendorReason::Unreadable,
-    ];
+    pub const ALL: [VendorReason; <VendorReason as strum::EnumCount>::COUNT] =
+        crate::variant_array();
 
     pub fn as_str(self) -> &'static str {
-        match self {
-            VendorReason::TooLarge => "too_large",
-            VendorReason::InvalidJson => "invalid_json",
-            VendorReason::NotAnObject => "not_an_object",
-            VendorReason::WrongSchema => "wrong_schema",
-            VendorReason::MissingField => "missing_field",
-            VendorReason::InvalidVendorId => "invalid_vendor_id",
-            VendorReason::InvalidPersonId => "invalid_person_id",
-            VendorReason::InvalidVersion => "invalid_version",
-            VendorReason::InvalidUpdatedAt => "invalid_updated_at",
-            VendorReason::WrongType => "wrong_type",
-            VendorReason::Unreadable => "unreadable",
-        }
+        self.into()
     }
 }
 
@@ -196,16 +191,13 @@ fn vendor_id(value: &Json) -> Result<String, VendorError> {
     }
 }
 
-/// A positive integer, as a JSON number or a string of digits.
+/// A positive integer (the [`PersonId`] rule), as a JSON integer or a string of digits.
 fn positive_int(value: &Json) -> Option<i64> {
-    let n = match value {
-        Json::Number(n) => n.as_i64()?,
-        Json::String(s) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => {
-            s.parse::<i64>().ok()?
-        }
-        _ => return None,
+    let id = match value {
+        Json::String(s) => s.parse::<PersonId>().ok()?,
+        other => PersonId::deserialize(other).ok()?,
     };
-    (n > 0).then_some(n)
+    Some(id.get())
 }
 
 fn person_id(value: &Json) -> Result<i64, VendorError> {
@@ -245,7 +237,9 @@ fn clean_table(
     // (never as a missing required column) and the column order is the same for every file.
     let mut columns: Vec<String> = std::iter::once("person_id")
         .chain(
-            source_columns(table)
+            table
+                .spec()
+                .source_columns
                 .iter()
                 .copied()
                 .filter(|c| *c != "person_id"),
@@ -313,17 +307,6 @@ fn clean_table(
         return Err(VendorError::new(VendorReason::Unreadable, table.name()));
     }
     Ok(VendorTable { table, outcomes })
-}
-
-fn source_columns(table: Table) -> &'static [&'static str] {
-    use crate::clean::{conditions, labs, lifestyle, rx, tests, Cleaner};
-    match table {
-        Table::Lifestyle => <lifestyle::LifestyleCleaner as Cleaner>::SOURCE_COLUMNS,
-        Table::Rx => <rx::RxCleaner as Cleaner>::SOURCE_COLUMNS,
-        Table::Conditions => <conditions::ConditionsCleaner as Cleaner>::SOURCE_COLUMNS,
-        Table::Labs => <labs::LabsCleaner as Cleaner>::SOURCE_COLUMNS,
-        Table::Tests => <tests::TestsCleaner as Cleaner>::SOURCE_COLUMNS,
-    }
 }
 
 /// The rows as a CSV whose header is `columns`; a row without `person_id` gets the file's.
@@ -400,7 +383,22 @@ mod tests {
             reason(&file("42", EMPTY).replace(SCHEMA_ID, "other.v1")),
             VendorReason::WrongSchema
         );
-        for bad in ["\"0\"", "-3", "\"12a\"", "1.5", "null", "\"\"", "\" 7\""] {
+        for bad in [
+            "\"0\"",
+            "0",
+            "-3",
+            "\"-3\"",
+            "\"12a\"",
+            "1.5",
+            "42.0",
+            "\"42.0\"",
+            "9223372036854775808",
+            "\"9223372036854775808\"",
+            "true",
+            "null",
+            "\"\"",
+            "\" 7\"",
+        ] {
             assert_eq!(
                 reason(&file(bad, EMPTY)),
                 VendorReason::InvalidPersonId,
@@ -433,6 +431,32 @@ mod tests {
             reason(&file("42", EMPTY).replace("2026-11-21T08:30:00Z", "yesterday")),
             VendorReason::InvalidUpdatedAt
         );
+    }
+
+    #[test]
+    fn reasons_are_snake_case_words() {
+        let names: Vec<&str> = VendorReason::ALL.iter().map(|r| r.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "too_large",
+                "invalid_json",
+                "not_an_object",
+                "wrong_schema",
+                "missing_field",
+                "invalid_vendor_id",
+                "invalid_person_id",
+                "invalid_version",
+                "invalid_updated_at",
+                "wrong_type",
+                "unreadable",
+            ]
+        );
+        for reason in VendorReason::ALL {
+            assert_eq!(reason.to_string(), reason.as_str());
+            assert_eq!(reason.as_str().parse::<VendorReason>(), Ok(reason));
+        }
+        assert!("Too_Large".parse::<VendorReason>().is_err());
     }
 
     #[test]

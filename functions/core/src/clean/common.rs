@@ -3,28 +3,28 @@
 use chrono::NaiveDate;
 
 use super::{Flag, Notes, Reason, Rejection};
+use crate::person_id::PersonId;
 
-/// Person ids are positive integers; `3585.0` (a float artefact) is accepted and flagged.
+/// Person ids are [`PersonId`]s; `3585.0` (a float artefact) is accepted and flagged.
 pub fn person_id(raw: Option<&str>, notes: &mut Notes) -> Result<i64, Rejection> {
     let raw = raw.ok_or(Rejection::new(Reason::MissingPersonId, "person_id"))?;
     let (digits, float_encoded) = match strip_float_zero(raw) {
         Some(d) => (d, true),
         None => (raw, false),
     };
-    let id =
-        parse_positive_int(digits).ok_or(Rejection::new(Reason::InvalidPersonId, "person_id"))?;
+    let id = digits
+        .parse::<PersonId>()
+        .map_err(|_| Rejection::new(Reason::InvalidPersonId, "person_id"))?;
     if float_encoded {
         notes.flag(Flag::FloatEncodedPersonId);
     }
-    Ok(id)
+    Ok(id.get())
 }
 
-/// Parses `[0-9]+` into a positive i64 (no sign, no spaces, no overflow).
+/// Parses `[0-9]+` into a positive i64 (no sign, no spaces, no overflow): the [`PersonId`]
+/// rule, for other positive ids and counts too.
 pub fn parse_positive_int(raw: &str) -> Option<i64> {
-    if raw.is_empty() || !raw.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    raw.parse::<i64>().ok().filter(|v| *v > 0)
+    raw.parse::<PersonId>().ok().map(PersonId::get)
 }
 
 /// `"190283.0"` -> `Some("190283")`; anything else -> `None`.
@@ -202,38 +202,43 @@ fn looks_like_person_name(raw: &str) -> bool {
     words.iter().any(|w| credential.contains(w)) || upper.contains(". ")
 }
 
-/// The comparison of a censored result (`<0.1`, `>60`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The comparison of a censored result (`<0.1`, `>60`); its text is `as_str`/`Display`/`FromStr`.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::Display,
+    strum::VariantArray,
+)]
 pub enum Operator {
+    #[strum(serialize = "<")]
     Lt,
+    #[strum(serialize = "<=")]
     Le,
+    #[strum(serialize = ">")]
     Gt,
+    #[strum(serialize = ">=")]
     Ge,
 }
 
 impl Operator {
     pub fn as_str(self) -> &'static str {
-        match self {
-            Operator::Lt => "<",
-            Operator::Le => "<=",
-            Operator::Gt => ">",
-            Operator::Ge => ">=",
-        }
+        self.into()
     }
 }
 
 /// `<=5` -> (Le, "5"), `> 60` -> (Gt, "60"); `None` when there is no leading operator.
 pub fn split_operator(raw: &str) -> Option<(Operator, &str)> {
-    // Two-character operators first, so `<=` is not read as `<` followed by `=5`.
-    let operators = [
-        ("<=", Operator::Le),
-        (">=", Operator::Ge),
-        ("<", Operator::Lt),
-        (">", Operator::Gt),
-    ];
-    operators
+    // The longest operator that matches, so `<=` is not read as `<` followed by `=5`.
+    <Operator as strum::VariantArray>::VARIANTS
         .iter()
-        .find_map(|(text, op)| raw.strip_prefix(text).map(|rest| (*op, rest.trim_start())))
+        .filter_map(|op| raw.strip_prefix(op.as_str()).map(|rest| (*op, rest)))
+        .max_by_key(|(op, _)| op.as_str().len())
+        .map(|(op, rest)| (op, rest.trim_start()))
 }
 
 /// A censored number: `<0.1` -> (Lt, 0.1).
@@ -280,7 +285,18 @@ mod tests {
         assert!(notes.flags.is_empty());
         assert_eq!(person_id(Some("3585.0"), &mut notes), Ok(3585));
         assert_eq!(notes.flags, vec![Flag::FloatEncodedPersonId]);
-        for bad in ["-1", "0", "abc", "35 85", "99999999999999999999", "1e3"] {
+        for bad in [
+            "-1",
+            "0",
+            "0.0",
+            "+1",
+            "3585.5",
+            "-3585.0",
+            "abc",
+            "35 85",
+            "99999999999999999999",
+            "1e3",
+        ] {
             assert_eq!(
                 person_id(Some(bad), &mut notes).unwrap_err().reason,
                 Reason::InvalidPersonId,
@@ -364,6 +380,24 @@ mod tests {
         let named = specialty(Some("Richard L. Lindsey, MD"), &mut notes);
         assert_eq!((named.code, named.source), (None, None));
         assert!(notes.flags.contains(&Flag::SpecialtyPersonNameRemoved));
+    }
+
+    #[test]
+    fn operators() {
+        assert_eq!(split_operator("<=5"), Some((Operator::Le, "5")));
+        assert_eq!(split_operator(">= 60"), Some((Operator::Ge, "60")));
+        assert_eq!(split_operator("<0.1"), Some((Operator::Lt, "0.1")));
+        assert_eq!(split_operator("> 60"), Some((Operator::Gt, "60")));
+        assert_eq!(split_operator("=5"), None);
+        assert_eq!(split_operator("5"), None);
+        let texts: Vec<&str> = [Operator::Lt, Operator::Le, Operator::Gt, Operator::Ge]
+            .iter()
+            .map(|op| op.as_str())
+            .collect();
+        assert_eq!(texts, ["<", "<=", ">", ">="]);
+        assert_eq!("<=".parse::<Operator>(), Ok(Operator::Le));
+        assert!("=<".parse::<Operator>().is_err());
+        assert_eq!(Operator::Gt.to_string(), ">");
     }
 
     #[test]

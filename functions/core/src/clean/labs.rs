@@ -13,6 +13,7 @@ use super::{CleanRow, Cleaner, Flag, Notes, Reason, Rejection};
 use crate::table::Table;
 use crate::value::{col, Column, ColumnType::*, Value};
 
+#[derive(Debug, Default, Clone, Copy)]
 pub struct LabsCleaner;
 
 #[derive(Debug, Clone, PartialEq)]

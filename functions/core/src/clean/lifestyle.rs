@@ -7,6 +7,7 @@ use super::{CleanRow, Cleaner, Notes, Reason, Rejection};
 use crate::table::Table;
 use crate::value::{col, Column, ColumnType::*, Value};
 
+#[derive(Debug, Default, Clone, Copy)]
 pub struct LifestyleCleaner;
 
 #[derive(Debug, Clone, PartialEq)]

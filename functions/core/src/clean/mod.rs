@@ -8,11 +8,12 @@ pub mod conditions;
 pub mod labs;
 pub mod lifestyle;
 pub mod rx;
-pub mod tests;
+pub mod test_results;
 
 use std::io::{self, BufRead};
 
 use serde_json::{Map, Value as Json};
+use strum::EnumCount;
 use xxhash_rust::xxh3::Xxh3;
 
 use crate::reader::{RawRecord, RecordDefect, RecordReader};
@@ -41,7 +42,23 @@ pub trait CleanRow {
 }
 
 /// A quality flag on a clean row: the row was kept, but a value was nulled or repaired.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// Its name (`as_str`, `Display`, `FromStr`) is the snake_case variant name.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::Display,
+    strum::VariantArray,
+    strum::EnumCount,
+)]
+#[strum(serialize_all = "snake_case")]
 pub enum Flag {
     PlaceholderDate,
     InvalidDate,
@@ -65,55 +82,31 @@ pub enum Flag {
 }
 
 impl Flag {
-    pub const ALL: [Flag; 19] = [
-        Flag::PlaceholderDate,
-        Flag::InvalidDate,
-        Flag::EndBeforeStart,
-        Flag::FloatEncodedPersonId,
-        Flag::InvalidIcdCode,
-        Flag::InvalidDin,
-        Flag::InvalidRxNorm,
-        Flag::NaturalProductNumber,
-        Flag::InvalidLoinc,
-        Flag::SpecialtyPersonNameRemoved,
-        Flag::UnknownSpecialty,
-        Flag::ClassFromIngredient,
-        Flag::UnknownDrug,
-        Flag::UnknownAnalyte,
-        Flag::LoincAnalyteMismatch,
-        Flag::RangeRepaired,
-        Flag::RangeUnparsed,
-        Flag::FlagMismatch,
-        Flag::ValueUnparsed,
-    ];
+    pub const ALL: [Flag; Flag::COUNT] = crate::variant_array();
 
     pub fn as_str(self) -> &'static str {
-        match self {
-            Flag::PlaceholderDate => "placeholder_date",
-            Flag::InvalidDate => "invalid_date",
-            Flag::EndBeforeStart => "end_before_start",
-            Flag::FloatEncodedPersonId => "float_encoded_person_id",
-            Flag::InvalidIcdCode => "invalid_icd_code",
-            Flag::InvalidDin => "invalid_din",
-            Flag::InvalidRxNorm => "invalid_rx_norm",
-            Flag::NaturalProductNumber => "natural_product_number",
-            Flag::InvalidLoinc => "invalid_loinc",
-            Flag::SpecialtyPersonNameRemoved => "specialty_person_name_removed",
-            Flag::UnknownSpecialty => "unknown_specialty",
-            Flag::ClassFromIngredient => "class_from_ingredient",
-            Flag::UnknownDrug => "unknown_drug",
-            Flag::UnknownAnalyte => "unknown_analyte",
-            Flag::LoincAnalyteMismatch => "loinc_analyte_mismatch",
-            Flag::RangeRepaired => "range_repaired",
-            Flag::RangeUnparsed => "range_unparsed",
-            Flag::FlagMismatch => "flag_mismatch",
-            Flag::ValueUnparsed => "value_unparsed",
-        }
+        self.into()
     }
 }
 
 /// Why a raw row was quarantined instead of loaded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// Its name (`as_str`, `Display`, `FromStr`) is the snake_case variant name.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::Display,
+    strum::VariantArray,
+    strum::EnumCount,
+)]
+#[strum(serialize_all = "snake_case")]
 pub enum Reason {
     TooFewFields,
     TooManyFields,
@@ -129,32 +122,10 @@ pub enum Reason {
 }
 
 impl Reason {
-    pub const ALL: [Reason; 10] = [
-        Reason::TooFewFields,
-        Reason::TooManyFields,
-        Reason::InvalidUtf8,
-        Reason::NulByte,
-        Reason::LineTooLong,
-        Reason::MissingPersonId,
-        Reason::InvalidPersonId,
-        Reason::MissingRequiredValue,
-        Reason::InvalidId,
-        Reason::ConflictingId,
-    ];
+    pub const ALL: [Reason; Reason::COUNT] = crate::variant_array();
 
     pub fn as_str(self) -> &'static str {
-        match self {
-            Reason::TooFewFields => "too_few_fields",
-            Reason::TooManyFields => "too_many_fields",
-            Reason::InvalidUtf8 => "invalid_utf8",
-            Reason::NulByte => "nul_byte",
-            Reason::LineTooLong => "line_too_long",
-            Reason::MissingPersonId => "missing_person_id",
-            Reason::InvalidPersonId => "invalid_person_id",
-            Reason::MissingRequiredValue => "missing_required_value",
-            Reason::InvalidId => "invalid_id",
-            Reason::ConflictingId => "conflicting_id",
-        }
+        self.into()
     }
 }
 
@@ -489,16 +460,17 @@ impl<C: Cleaner, R: BufRead> Iterator for FileCleaner<C, R> {
 /// A table's cleaned rows, whatever the table (what the loader consumes).
 pub type OutcomeStream<'r> = Box<dyn Iterator<Item = io::Result<Outcome>> + Send + 'r>;
 
+/// A [`FileCleaner`] of `C` over any reader, boxed: each table's [`crate::TableSpec::open`].
+pub(crate) fn open_boxed<'r, C: Cleaner + Default + Send + 'static>(
+    input: Box<dyn BufRead + Send + 'r>,
+) -> Result<OutcomeStream<'r>, FileError> {
+    Ok(Box::new(FileCleaner::open(C::default(), input)?))
+}
+
 impl Table {
     /// The table-specific clean columns.
     pub fn clean_columns(self) -> &'static [Column] {
-        match self {
-            Table::Lifestyle => <lifestyle::LifestyleRow as CleanRow>::COLUMNS,
-            Table::Rx => <rx::RxRow as CleanRow>::COLUMNS,
-            Table::Conditions => <conditions::ConditionRow as CleanRow>::COLUMNS,
-            Table::Labs => <labs::LabRow as CleanRow>::COLUMNS,
-            Table::Tests => <tests::TestRow as CleanRow>::COLUMNS,
-        }
+        self.spec().clean_columns
     }
 
     /// Opens a raw file of this table for cleaning.
@@ -506,13 +478,69 @@ impl Table {
         self,
         input: R,
     ) -> Result<OutcomeStream<'r>, FileError> {
-        Ok(match self {
-            Table::Lifestyle => Box::new(FileCleaner::open(lifestyle::LifestyleCleaner, input)?),
-            Table::Rx => Box::new(FileCleaner::open(rx::RxCleaner, input)?),
-            Table::Conditions => Box::new(FileCleaner::open(conditions::ConditionsCleaner, input)?),
-            Table::Labs => Box::new(FileCleaner::open(labs::LabsCleaner, input)?),
-            Table::Tests => Box::new(FileCleaner::open(tests::TestsCleaner, input)?),
-        })
+        (self.spec().open)(Box::new(input))
+    }
+}
+
+#[cfg(test)]
+mod vocabulary_tests {
+    use super::*;
+
+    /// The names are stored (flags, quarantine reasons) and checked by the database
+    /// (`quality_flags_ok` in migrations/0002): they must never change.
+    #[test]
+    fn flags_and_reasons_keep_their_names() {
+        let flags: Vec<&str> = Flag::ALL.iter().map(|f| f.as_str()).collect();
+        assert_eq!(
+            flags,
+            [
+                "placeholder_date",
+                "invalid_date",
+                "end_before_start",
+                "float_encoded_person_id",
+                "invalid_icd_code",
+                "invalid_din",
+                "invalid_rx_norm",
+                "natural_product_number",
+                "invalid_loinc",
+                "specialty_person_name_removed",
+                "unknown_specialty",
+                "class_from_ingredient",
+                "unknown_drug",
+                "unknown_analyte",
+                "loinc_analyte_mismatch",
+                "range_repaired",
+                "range_unparsed",
+                "flag_mismatch",
+                "value_unparsed",
+            ]
+        );
+        let reasons: Vec<&str> = Reason::ALL.iter().map(|r| r.as_str()).collect();
+        assert_eq!(
+            reasons,
+            [
+                "too_few_fields",
+                "too_many_fields",
+                "invalid_utf8",
+                "nul_byte",
+                "line_too_long",
+                "missing_person_id",
+                "invalid_person_id",
+                "missing_required_value",
+                "invalid_id",
+                "conflicting_id",
+            ]
+        );
+        for flag in Flag::ALL {
+            assert_eq!(flag.to_string(), flag.as_str());
+            assert_eq!(flag.as_str().parse::<Flag>(), Ok(flag));
+        }
+        for reason in Reason::ALL {
+            assert_eq!(reason.to_string(), reason.as_str());
+            assert_eq!(reason.as_str().parse::<Reason>(), Ok(reason));
+        }
+        assert!("Invalid_Date".parse::<Flag>().is_err());
+        assert!(" nul_byte".parse::<Reason>().is_err());
     }
 }
 

@@ -1,4 +1,5 @@
-//! tests: vitals, imaging, ECG, echo, stress tests and other examinations, one finding a row.
+//! The `tests` table (test results): vitals, imaging, ECG, echo, stress tests and other
+//! examinations, one finding a row (the module is not `tests`, which reads as a test module).
 //!
 //! The value column is free text that sometimes holds a number. It is always kept verbatim;
 //! beside it the cleaner fills typed columns when the text is unambiguously one of a few
@@ -17,10 +18,11 @@ use super::{CleanRow, Cleaner, Flag, Notes, Reason, Rejection};
 use crate::table::Table;
 use crate::value::{col, Column, ColumnType::*, Value};
 
-pub struct TestsCleaner;
+#[derive(Debug, Default, Clone, Copy)]
+pub struct TestResultsCleaner;
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct TestRow {
+pub struct TestResultRow {
     pub impairment_category: Option<String>,
     pub impairment: Option<String>,
     pub feature: String,
@@ -43,8 +45,8 @@ pub struct TestRow {
     pub diastolic: Option<i32>,
 }
 
-impl Cleaner for TestsCleaner {
-    type Row = TestRow;
+impl Cleaner for TestResultsCleaner {
+    type Row = TestResultRow;
     const TABLE: Table = Table::Tests;
     const SOURCE_COLUMNS: &'static [&'static str] = &[
         "impairment_category",
@@ -59,7 +61,11 @@ impl Cleaner for TestsCleaner {
     const REQUIRED_COLUMNS: &'static [&'static str] =
         &["person_id", "feature", "value", "report_date"];
 
-    fn clean(&self, raw: &super::RawRow<'_>, notes: &mut Notes) -> Result<TestRow, Rejection> {
+    fn clean(
+        &self,
+        raw: &super::RawRow<'_>,
+        notes: &mut Notes,
+    ) -> Result<TestResultRow, Rejection> {
         let feature = raw
             .get("feature")
             .ok_or(Rejection::new(Reason::MissingRequiredValue, "feature"))?;
@@ -81,7 +87,7 @@ impl Cleaner for TestsCleaner {
             }
             Some(v) => parse_value(v),
         };
-        Ok(TestRow {
+        Ok(TestResultRow {
             impairment_category: raw.get("impairment_category").map(str::to_owned),
             impairment: raw.get("impairment").map(str::to_owned),
             feature: feature.to_owned(),
@@ -99,7 +105,7 @@ impl Cleaner for TestsCleaner {
     }
 }
 
-impl CleanRow for TestRow {
+impl CleanRow for TestResultRow {
     const COLUMNS: &'static [Column] = &[
         col("impairment_category", Text),
         col("impairment", Text),
@@ -275,9 +281,7 @@ pub fn duration_seconds(raw: &str) -> Option<f64> {
     total.is_finite().then_some(total)
 }
 
-// The table is called "tests"; its unit tests keep the name every other module uses.
 #[cfg(test)]
-#[allow(clippy::module_inception)]
 mod tests {
 
     use super::*;
@@ -295,15 +299,15 @@ mod tests {
     }
 
     fn get<'a>(row: &'a CleanedRow, column: &str) -> &'a Value {
-        test_support::value(TestRow::COLUMNS, row, column)
+        test_support::value(TestResultRow::COLUMNS, row, column)
     }
 
     fn text<'a>(row: &'a CleanedRow, column: &str) -> Option<&'a str> {
-        test_support::text(TestRow::COLUMNS, row, column)
+        test_support::text(TestResultRow::COLUMNS, row, column)
     }
 
     fn num(row: &CleanedRow, column: &str) -> Option<f64> {
-        test_support::num(TestRow::COLUMNS, row, column)
+        test_support::num(TestResultRow::COLUMNS, row, column)
     }
 
     fn int(row: &CleanedRow, column: &str) -> Option<i32> {
@@ -326,8 +330,8 @@ mod tests {
         let rows = clean_rows();
         assert_eq!(rows.len(), 500, "no sample row is quarantined");
         for row in &rows {
-            assert_eq!(row.values.len(), TestRow::COLUMNS.len());
-            for (value, column) in row.values.iter().zip(TestRow::COLUMNS) {
+            assert_eq!(row.values.len(), TestResultRow::COLUMNS.len());
+            for (value, column) in row.values.iter().zip(TestResultRow::COLUMNS) {
                 assert_eq!(value.column_type(), column.ty, "{}", column.name);
             }
             assert!(
