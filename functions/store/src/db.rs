@@ -1,9 +1,11 @@
 //! Connections: one pool per process, built once (at cold start in a Lambda).
 
+use std::fmt;
 use std::time::Duration;
 
 use anyhow::Context;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use secrecy::{ExposeSecret, SecretString};
 use tokio_postgres::config::SslMode;
 use tokio_postgres::{Client, NoTls};
 use tokio_postgres_rustls::MakeRustlsConnect;
@@ -11,21 +13,76 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 /// Where the database is: a libpq-style URL (`postgres://user@host:port/db`) or key=value string.
 /// `sslmode=require` connects over TLS and verifies the server's certificate against the system's
 /// roots (RDS Proxy serves certificates those roots trust); other modes connect in plain text.
-#[derive(Debug, Clone)]
+///
+/// The URL may hold the password, so it is a secret: `Debug` shows where the database is but
+/// never the password, and the text is exposed only to make a connection.
+#[derive(Clone)]
 pub struct DbConfig {
-    pub url: String,
+    url: SecretString,
 }
 
 impl DbConfig {
-    pub fn from_env() -> anyhow::Result<Self> {
-        let url = std::env::var("DATABASE_URL").context("DATABASE_URL is not set")?;
-        Ok(DbConfig { url })
+    pub fn new(url: impl Into<String>) -> Self {
+        DbConfig {
+            url: SecretString::from(url.into()),
+        }
     }
 
+    pub fn from_env() -> anyhow::Result<Self> {
+        let url = std::env::var("DATABASE_URL").context("DATABASE_URL is not set")?;
+        Ok(DbConfig::new(url))
+    }
+
+    /// The connection settings (password included) for the driver.
     pub fn pg_config(&self) -> anyhow::Result<tokio_postgres::Config> {
         self.url
+            .expose_secret()
             .parse()
             .with_context(|| "DATABASE_URL is not a valid PostgreSQL URL".to_string())
+    }
+
+    /// The URL as written, password included: only for handing it to what connects (a child
+    /// process's `DATABASE_URL`), never for logs or messages.
+    pub fn expose_url(&self) -> &str {
+        self.url.expose_secret()
+    }
+}
+
+/// Where the database is (hosts, ports, database, user, TLS mode), never the password.
+impl fmt::Debug for DbConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut out = f.debug_struct("DbConfig");
+        match self.pg_config() {
+            Ok(pg) => {
+                let hosts: Vec<String> = pg
+                    .get_hosts()
+                    .iter()
+                    .map(|host| match host {
+                        tokio_postgres::config::Host::Tcp(name) => name.clone(),
+                        #[cfg(unix)]
+                        tokio_postgres::config::Host::Unix(path) => path.display().to_string(),
+                    })
+                    .collect();
+                out.field("hosts", &hosts)
+                    .field("ports", &pg.get_ports())
+                    .field("dbname", &pg.get_dbname())
+                    .field("user", &pg.get_user())
+                    .field("ssl_mode", &pg.get_ssl_mode())
+                    .field("password", &pg.get_password().map(|_| Redacted));
+            }
+            Err(_) => {
+                out.field("url", &Redacted);
+            }
+        }
+        out.finish()
+    }
+}
+
+struct Redacted;
+
+impl fmt::Debug for Redacted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[REDACTED]")
     }
 }
 
@@ -106,4 +163,41 @@ pub fn pool(config: &DbConfig, max_size: usize) -> anyhow::Result<Pool> {
         .wait_timeout(Some(Duration::from_secs(5)))
         .build()
         .context("building the connection pool")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_shows_the_password() {
+        for url in [
+            "postgres://medrec:hunter2-s3cret@db.example:6432/medrec?sslmode=require",
+            "host=db.example port=6432 dbname=medrec user=medrec password='hunter2-s3cret'",
+            // Unparseable: nothing of it is shown.
+            "postgres://medrec:hunter2-s3cret@db.example:notaport/medrec",
+        ] {
+            let config = DbConfig::new(url);
+            let debug = format!("{config:?}");
+            let pretty = format!("{config:#?}");
+            assert!(!debug.contains("hunter2-s3cret"), "{debug}");
+            assert!(!pretty.contains("hunter2-s3cret"), "{pretty}");
+            assert!(!debug.contains("notaport"), "{debug}");
+        }
+        let debug = format!(
+            "{:?}",
+            DbConfig::new("postgres://medrec:hunter2-s3cret@db.example:6432/medrec")
+        );
+        assert!(
+            debug.contains("db.example") && debug.contains("6432"),
+            "{debug}"
+        );
+        assert!(debug.contains("[REDACTED]"), "{debug}");
+        // The connection itself still gets the password.
+        let config = DbConfig::new("postgres://medrec:hunter2-s3cret@db.example/medrec");
+        assert_eq!(
+            config.pg_config().unwrap().get_password(),
+            Some(&b"hunter2-s3cret"[..])
+        );
+    }
 }

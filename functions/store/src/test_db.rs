@@ -19,9 +19,9 @@ pub struct TestDb {
 }
 
 fn admin_config() -> DbConfig {
-    DbConfig {
-        url: std::env::var("MEDREC_TEST_DATABASE_URL").unwrap_or_else(|_| DEFAULT_ADMIN_URL.into()),
-    }
+    DbConfig::new(
+        std::env::var("MEDREC_TEST_DATABASE_URL").unwrap_or_else(|_| DEFAULT_ADMIN_URL.into()),
+    )
 }
 
 impl TestDb {
@@ -55,7 +55,7 @@ impl TestDb {
         );
         Ok(TestDb {
             name,
-            config: DbConfig { url },
+            config: DbConfig::new(url),
             admin,
         })
     }
