@@ -1,5 +1,6 @@
-//! Feature computation and reads. The definitions are SQL (`migrations/0003_features.sql`, the
-//! function as it runs in `migrations/0007_features_by_person.sql`).
+//! Feature computation and reads. The definitions are SQL, all in
+//! `migrations/definitions/R__30_features.sql`; the column lists here come from the catalogue
+//! ([`FEATURES`]).
 
 use chrono::NaiveDate;
 use medrec_core::features::{FeatureKind, FEATURES};
@@ -25,12 +26,24 @@ pub struct PersonFeatures {
     pub values: Map<String, Json>,
 }
 
-fn select_list() -> String {
+/// The feature columns in catalogue order, each prefixed (`"f."`, or `""` for none).
+fn select_list(prefix: &str) -> String {
     FEATURES
         .iter()
-        .map(|f| f.name)
+        .map(|f| format!("{prefix}{}", f.name))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// The SQL type of a feature's column (in `person_features_as_of` and `person_features`).
+pub fn sql_type(kind: FeatureKind) -> &'static str {
+    match kind {
+        FeatureKind::Bool => "boolean",
+        FeatureKind::Int => "integer",
+        FeatureKind::Float => "double precision",
+        FeatureKind::Date => "date",
+        FeatureKind::Text => "text",
+    }
 }
 
 /// Features of `persons` (all when `None`): the stored ones, or computed as of a date (only
@@ -47,7 +60,7 @@ pub async fn read(
                     &format!(
                         "SELECT person_id, {} FROM person_features
                          WHERE $1::bigint[] IS NULL OR person_id = ANY($1) ORDER BY person_id",
-                        select_list()
+                        select_list("")
                     ),
                     &[&persons],
                 )
@@ -58,7 +71,7 @@ pub async fn read(
                 .query(
                     &format!(
                     "SELECT person_id, {} FROM person_features_as_of($1, $2) ORDER BY person_id",
-                    select_list()
+                    select_list("")
                 ),
                     &[&persons, &date],
                 )
@@ -149,7 +162,7 @@ pub async fn for_person(
             .prepare_cached(&format!(
                 "SELECT person_id, {}, definitions_version, computed_at
                  FROM person_features WHERE person_id = $1",
-                select_list()
+                select_list("")
             ))
             .await?;
         let stored = client.query_opt(&statement, &[&person]).await?;
@@ -168,11 +181,7 @@ pub async fn for_person(
              FROM person p
              LEFT JOIN person_features_as_of(ARRAY[$1::bigint], $2) f USING (person_id)
              WHERE p.person_id = $1",
-            FEATURES
-                .iter()
-                .map(|f| format!("f.{}", f.name))
-                .collect::<Vec<_>>()
-                .join(", ")
+            select_list("f.")
         ))
         .await?;
     let row = client.query_opt(&statement, &[&person, &as_of]).await?;
@@ -181,4 +190,46 @@ pub async fn for_person(
         definitions_version: row.get(FEATURES.len() + 1),
         computed_at: None,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `(column, type)` as `person_features_as_of`'s `RETURNS TABLE` declares them in its file.
+    fn declared_columns(sql: &str) -> Vec<(String, String)> {
+        let function = sql
+            .find("CREATE FUNCTION person_features_as_of(")
+            .expect("R__30_features.sql creates person_features_as_of");
+        let open =
+            function + sql[function..].find("RETURNS TABLE (").unwrap() + "RETURNS TABLE (".len();
+        let close = open + sql[open..].find("\n)").unwrap();
+        sql[open..close]
+            .lines()
+            .map(|line| line.trim().trim_end_matches(','))
+            .filter(|line| !line.is_empty())
+            .map(|line| {
+                let (name, ty) = line.split_once(' ').unwrap();
+                (name.to_owned(), ty.trim().to_owned())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_definitions_file_declares_exactly_the_catalogue() {
+        let (_, sql) = crate::migrate::DEFINITIONS
+            .iter()
+            .find(|(name, _)| *name == "R__30_features.sql")
+            .unwrap();
+        let mut declared = declared_columns(sql);
+        let mut catalogue: Vec<(String, String)> = FEATURES
+            .iter()
+            .map(|f| (f.name.to_owned(), sql_type(f.kind).to_owned()))
+            .collect();
+        catalogue.push(("person_id".into(), "bigint".into()));
+        assert_eq!(declared[0].0, "person_id", "person_id comes first");
+        declared.sort();
+        catalogue.sort();
+        assert_eq!(declared, catalogue);
+    }
 }

@@ -1,9 +1,23 @@
-//! Plain SQL migrations from `migrations/`, applied in order, each exactly once.
+//! The schema, from two kinds of SQL file (`migrations/definitions/README.md`):
+//!
+//! - versioned migrations, `migrations/NNNN_*.sql` ([`MIGRATIONS`]): tables, constraints, data;
+//!   applied in order, each exactly once. An applied file must never change: its SHA-256 is
+//!   recorded in `schema_migration` and a changed file is an error.
+//! - repeatable definitions, `migrations/definitions/R__NN_*.sql` ([`DEFINITIONS`]): views and
+//!   functions, the current text of each in one file, re-applied whenever the file changes (its
+//!   SHA-256 is recorded in `schema_definition`).
+//!
+//! One transaction under an advisory lock: pending versioned migrations, then the vocabularies
+//! from medrec_core, then the changed definitions, then the vocabulary checks.
+
+use std::collections::HashMap;
 
 use anyhow::{bail, Context};
+use medrec_core::clean::common::SPECIALTY_CODES;
 use medrec_core::clean::rx::DRUG_BOOK;
 use medrec_core::reader::sha256_hex;
-use tokio_postgres::Client;
+use medrec_core::{Flag, Reason};
+use tokio_postgres::{Client, Transaction};
 
 macro_rules! migration {
     ($file:literal) => {
@@ -11,7 +25,16 @@ macro_rules! migration {
     };
 }
 
-/// Every migration, in order. `migrations_match_the_directory` keeps this list complete.
+macro_rules! definition {
+    ($file:literal) => {
+        (
+            $file,
+            include_str!(concat!("../../../migrations/definitions/", $file)),
+        )
+    };
+}
+
+/// Every versioned migration, in order. `migrations_match_the_directory` keeps this list complete.
 pub const MIGRATIONS: &[(&str, &str)] = &[
     migration!("0001_ingest.sql"),
     migration!("0002_clean_tables.sql"),
@@ -20,14 +43,35 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
     migration!("0005_ingest_source_version.sql"),
     migration!("0006_vendor.sql"),
     migration!("0007_features_by_person.sql"),
+    migration!("0008_vocabulary.sql"),
+];
+
+/// Every repeatable definition, in the order applied (a file may use what an earlier one
+/// defines). `definitions_match_the_directory` keeps this list complete.
+pub const DEFINITIONS: &[(&str, &str)] = &[
+    definition!("R__10_vocabulary.sql"),
+    definition!("R__20_events.sql"),
+    definition!("R__30_features.sql"),
+    definition!("R__40_person_document.sql"),
 ];
 
 /// Any constant: serialises concurrent migrators (two Lambdas cold-starting at once).
 const MIGRATION_LOCK: i64 = 0x6d65_6472_6563;
 
-/// Applies pending migrations and syncs reference data; returns the versions it applied.
-/// Fails if an applied migration's file changed since.
+/// Applies pending migrations, syncs the vocabularies and re-applies changed definitions; returns
+/// the names of the files it applied (versioned ones first). Fails if an applied migration's file
+/// changed since. Running it again with nothing changed writes nothing.
 pub async fn migrate(client: &mut Client) -> anyhow::Result<Vec<&'static str>> {
+    migrate_with(client, MIGRATIONS, DEFINITIONS).await
+}
+
+/// [`migrate`] with other files, for tests of changed files.
+#[doc(hidden)]
+pub async fn migrate_with<'a>(
+    client: &mut Client,
+    migrations: &[(&'a str, &'a str)],
+    definitions: &[(&'a str, &'a str)],
+) -> anyhow::Result<Vec<&'a str>> {
     let tx = client.transaction().await?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
         .await?;
@@ -35,20 +79,41 @@ pub async fn migrate(client: &mut Client) -> anyhow::Result<Vec<&'static str>> {
         "CREATE TABLE IF NOT EXISTS schema_migration (
              version    text PRIMARY KEY,
              sha256     text NOT NULL,
-             applied_at timestamptz NOT NULL DEFAULT now())",
+             applied_at timestamptz NOT NULL DEFAULT now());
+         CREATE TABLE IF NOT EXISTS schema_definition (
+             name       text PRIMARY KEY,
+             sha256     text NOT NULL,
+             applied_at timestamptz NOT NULL DEFAULT now());",
     )
     .await?;
-    let applied: Vec<(String, String)> = tx
-        .query("SELECT version, sha256 FROM schema_migration", &[])
+    let mut applied = apply_versioned(&tx, migrations).await?;
+    sync_vocabularies(&tx).await?;
+    applied.extend(apply_definitions(&tx, definitions).await?);
+    tx.execute("CALL rebuild_vocabulary_checks()", &[]).await?;
+    tx.commit().await?;
+    Ok(applied)
+}
+
+async fn recorded(tx: &Transaction<'_>, query: &str) -> anyhow::Result<HashMap<String, String>> {
+    Ok(tx
+        .query(query, &[])
         .await?
         .iter()
         .map(|r| (r.get(0), r.get(1)))
-        .collect();
+        .collect())
+}
+
+/// Each pending versioned migration, in order; an applied one must be unchanged.
+async fn apply_versioned<'a>(
+    tx: &Transaction<'_>,
+    migrations: &[(&'a str, &'a str)],
+) -> anyhow::Result<Vec<&'a str>> {
+    let applied = recorded(tx, "SELECT version, sha256 FROM schema_migration").await?;
     let mut newly_applied = Vec::new();
-    for (version, sql) in MIGRATIONS {
+    for (version, sql) in migrations {
         let sha = sha256_hex(sql.as_bytes())?;
-        match applied.iter().find(|(v, _)| v == version) {
-            Some((_, applied_sha)) if *applied_sha == sha => continue,
+        match applied.get(*version) {
+            Some(applied_sha) if *applied_sha == sha => continue,
             Some(_) => bail!("migration {version} was changed after it was applied"),
             None => {}
         }
@@ -62,32 +127,116 @@ pub async fn migrate(client: &mut Client) -> anyhow::Result<Vec<&'static str>> {
         .await?;
         newly_applied.push(*version);
     }
+    Ok(newly_applied)
+}
+
+/// Each definition whose file differs from the one last applied, and every one after it: a
+/// later file may depend on what an earlier one replaced.
+async fn apply_definitions<'a>(
+    tx: &Transaction<'_>,
+    definitions: &[(&'a str, &'a str)],
+) -> anyhow::Result<Vec<&'a str>> {
+    let applied = recorded(tx, "SELECT name, sha256 FROM schema_definition").await?;
+    let mut reapplied = Vec::new();
+    for (name, sql) in definitions {
+        let sha = sha256_hex(sql.as_bytes())?;
+        if reapplied.is_empty() && applied.get(*name) == Some(&sha) {
+            continue;
+        }
+        tx.batch_execute(sql)
+            .await
+            .with_context(|| format!("applying definition {name}"))?;
+        tx.execute(
+            "INSERT INTO schema_definition (name, sha256) VALUES ($1, $2)
+             ON CONFLICT (name) DO UPDATE SET sha256 = EXCLUDED.sha256, applied_at = now()",
+            &[name, &sha],
+        )
+        .await?;
+        reapplied.push(*name);
+    }
+    Ok(reapplied)
+}
+
+/// The vocabularies whose source of truth is Rust: the drug book's classes (descriptions
+/// updated), the quality flags, quarantine reasons and specialties (added, never removed). Rows
+/// are written only when they change.
+async fn sync_vocabularies(tx: &Transaction<'_>) -> anyhow::Result<()> {
     let (classes, descriptions): (Vec<&str>, Vec<&str>) = DRUG_BOOK.classes.iter().copied().unzip();
     tx.execute(
         "INSERT INTO drug_class (drug_class, description)
          SELECT * FROM unnest($1::text[], $2::text[])
-         ON CONFLICT (drug_class) DO UPDATE SET description = EXCLUDED.description",
+         ON CONFLICT (drug_class) DO UPDATE SET description = EXCLUDED.description
+         WHERE drug_class.description IS DISTINCT FROM EXCLUDED.description",
         &[&classes, &descriptions],
     )
     .await?;
-    tx.commit().await?;
-    Ok(newly_applied)
+    let flags: Vec<&str> = Flag::ALL.iter().map(|f| f.as_str()).collect();
+    let reasons: Vec<&str> = Reason::ALL.iter().map(|r| r.as_str()).collect();
+    for (table, column, values) in [
+        ("quality_flag", "flag", flags.as_slice()),
+        ("quarantine_reason", "reason", reasons.as_slice()),
+        ("specialty", "specialty", SPECIALTY_CODES.as_slice()),
+    ] {
+        tx.execute(
+            &format!(
+                "INSERT INTO {table} ({column}) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING"
+            ),
+            &[&values],
+        )
+        .await
+        .with_context(|| format!("syncing {table}"))?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn migrations_match_the_directory() {
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../migrations");
+    fn sql_files(dir: &str) -> Vec<String> {
         let mut files: Vec<String> = std::fs::read_dir(dir)
             .unwrap()
             .map(|e| e.unwrap().file_name().into_string().unwrap())
             .filter(|f| f.ends_with(".sql"))
             .collect();
         files.sort();
+        files
+    }
+
+    #[test]
+    fn migrations_match_the_directory() {
+        let files = sql_files(concat!(env!("CARGO_MANIFEST_DIR"), "/../../migrations"));
         let listed: Vec<&str> = MIGRATIONS.iter().map(|(v, _)| *v).collect();
         assert_eq!(files, listed);
+    }
+
+    #[test]
+    fn definitions_match_the_directory() {
+        let files = sql_files(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../migrations/definitions"
+        ));
+        let listed: Vec<&str> = DEFINITIONS.iter().map(|(v, _)| *v).collect();
+        // Listed in name order, which is the order they apply in.
+        assert_eq!(files, listed);
+        for name in listed {
+            let rest = name.strip_prefix("R__").unwrap_or_else(|| panic!("{name}"));
+            let (order, _) = rest.split_once('_').unwrap_or_else(|| panic!("{name}"));
+            assert!(
+                order.len() == 2 && order.bytes().all(|b| b.is_ascii_digit()),
+                "{name}: R__NN_name.sql"
+            );
+        }
+    }
+
+    #[test]
+    fn versioned_names_are_numbered_in_order() {
+        for (i, (version, _)) in MIGRATIONS.iter().enumerate() {
+            assert!(
+                version.starts_with(&format!("{:04}_", i + 1)),
+                "{version} is migration {}",
+                i + 1
+            );
+        }
     }
 }

@@ -1,4 +1,5 @@
-//! A person's clean resources, as the API serves them (`person_document` in migrations/0004).
+//! A person's clean resources, as the API serves them (`person_document`, defined in
+//! `migrations/definitions/R__40_person_document.sql`).
 
 use chrono::NaiveDate;
 use deadpool_postgres::GenericClient;

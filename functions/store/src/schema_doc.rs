@@ -19,7 +19,7 @@ pub async fn render(client: &Client) -> anyhow::Result<String> {
                                 AND a.attname = c.column_name
              JOIN information_schema.tables t USING (table_schema, table_name)
              WHERE c.table_schema = 'public' AND t.table_type = 'BASE TABLE'
-               AND c.table_name <> 'schema_migration'
+               AND c.table_name NOT IN ('schema_migration', 'schema_definition')
              ORDER BY c.table_name, c.ordinal_position",
             &[],
         )
@@ -45,7 +45,7 @@ pub async fn render(client: &Client) -> anyhow::Result<String> {
     )?;
     writeln!(
         out,
-        "The DDL, with comments on every column group, is in `migrations/`."
+        "The DDL, with comments on every column group, is in `migrations/`; views and functions in `migrations/definitions/`."
     )?;
     writeln!(out)?;
     writeln!(out, "```mermaid")?;
