@@ -2,13 +2,16 @@
 //! Persons: 3591 takes HYTRIN (an alpha blocker typed "Quinazoline Derivative"); 3586 has
 //! hemoglobin results; 3599 has no rx at all.
 
-use lambda_http::http::{Method, Request, StatusCode};
-use lambda_http::Body;
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode};
+use axum::response::Response;
+use axum::Router;
+use medrec_api::{router, API_KEY_HEADER, OPENAPI};
 use medrec_core::features::FEATURES;
-use medrec_lambda::api::{Api, API_KEY_HEADER, OPENAPI};
 use medrec_store::test_db::TestDb;
 use medrec_store::DbConfig;
 use serde_json::Value as Json;
+use tower::ServiceExt;
 
 const KEY: &str = "test-key-1234";
 
@@ -18,23 +21,30 @@ struct Answer {
     body: Json,
 }
 
-async fn call(api: &Api, method: Method, uri: &str, key: Option<&str>) -> Answer {
+/// One request through the router, in process.
+async fn send(api: &Router, request: Request<Body>) -> Response {
+    api.clone().oneshot(request).await.unwrap()
+}
+
+async fn call(api: &Router, method: Method, uri: &str, key: Option<&str>) -> Answer {
     let mut request = Request::builder().method(method).uri(uri);
     if let Some(key) = key {
         request = request.header(API_KEY_HEADER, key);
     }
-    let response = api.handle(request.body(Body::Empty).unwrap()).await;
+    let response = send(api, request.body(Body::empty()).unwrap()).await;
     let status = response.status();
     let content_type = response
         .headers()
         .get("content-type")
         .map(|v| v.to_str().unwrap().to_owned())
         .unwrap_or_default();
-    let body = match response.body() {
-        Body::Text(text) => serde_json::from_str(text).unwrap(),
-        Body::Binary(bytes) => serde_json::from_slice(bytes).unwrap(),
-        Body::Empty => Json::Null,
-        _ => panic!("unexpected body kind"),
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    let body = if bytes.is_empty() {
+        Json::Null
+    } else {
+        serde_json::from_slice(&bytes).unwrap()
     };
     Answer {
         status,
@@ -43,15 +53,15 @@ async fn call(api: &Api, method: Method, uri: &str, key: Option<&str>) -> Answer
     }
 }
 
-async fn get(api: &Api, uri: &str) -> Answer {
+async fn get(api: &Router, uri: &str) -> Answer {
     call(api, Method::GET, uri, Some(KEY)).await
 }
 
-fn api_on(config: &DbConfig) -> Api {
-    Api::new(medrec_store::pool(config, 2).unwrap(), KEY).unwrap()
+fn api_on(config: &DbConfig) -> Router {
+    router(medrec_store::pool(config, 2).unwrap(), KEY).unwrap()
 }
 
-async fn sample_api() -> (TestDb, Api) {
+async fn sample_api() -> (TestDb, Router) {
     let db = TestDb::with_sample().await.unwrap();
     let api = api_on(&db.config);
     (db, api)
@@ -261,16 +271,16 @@ async fn unknown_persons_paths_and_methods() {
         assert_eq!(answer.content_type, "application/problem+json");
     }
     for method in [Method::POST, Method::PUT, Method::DELETE, Method::PATCH] {
-        let response = api
-            .handle(
-                Request::builder()
-                    .method(method.clone())
-                    .uri("/persons/3591")
-                    .header(API_KEY_HEADER, KEY)
-                    .body(Body::Empty)
-                    .unwrap(),
-            )
-            .await;
+        let response = send(
+            &api,
+            Request::builder()
+                .method(method.clone())
+                .uri("/persons/3591")
+                .header(API_KEY_HEADER, KEY)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
         assert_eq!(
             response.status(),
             StatusCode::METHOD_NOT_ALLOWED,
@@ -297,14 +307,8 @@ async fn the_api_key_is_required_except_for_health() {
     let health = call(&api, Method::GET, "/health", None).await;
     assert_eq!(health.status, StatusCode::OK);
     assert_eq!(health.body["database"], "ok");
-    assert!(Api::new(
-        medrec_store::pool(
-            &DbConfig {
-                url: "postgres://x@127.0.0.1/x".into()
-            },
-            1
-        )
-        .unwrap(),
+    assert!(router(
+        medrec_store::pool(&DbConfig::new("postgres://x@127.0.0.1/x"), 1).unwrap(),
         ""
     )
     .is_err());
@@ -335,9 +339,9 @@ async fn an_unreachable_database_gives_503_not_a_hang_or_a_trace() {
         .local_addr()
         .unwrap()
         .port();
-    let api = api_on(&DbConfig {
-        url: format!("postgres://postgres@127.0.0.1:{port}/medrec"),
-    });
+    let api = api_on(&DbConfig::new(format!(
+        "postgres://postgres@127.0.0.1:{port}/medrec"
+    )));
     let health = call(&api, Method::GET, "/health", None).await;
     assert_eq!(health.status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(health.body["status"], "unavailable");
@@ -345,4 +349,34 @@ async fn an_unreachable_database_gives_503_not_a_hang_or_a_trace() {
     assert_eq!(person.status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(person.content_type, "application/problem+json");
     assert!(!person.body.to_string().contains("127.0.0.1"));
+}
+
+#[tokio::test]
+async fn request_bodies_beyond_the_limit_get_a_problem_document() {
+    let (_db, api) = sample_api().await;
+    let request = |size: usize| {
+        Request::builder()
+            .method(Method::GET)
+            .uri("/persons/3591/features")
+            .header(API_KEY_HEADER, KEY)
+            .header("content-length", size)
+            .body(Body::from(vec![b'x'; size]))
+            .unwrap()
+    };
+    // A small body is ignored, as before.
+    assert_eq!(send(&api, request(10)).await.status(), StatusCode::OK);
+    let response = send(&api, request(medrec_api::MAX_REQUEST_BODY + 1)).await;
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
+    let body: Json = serde_json::from_slice(
+        &axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(body["status"], 413);
+    assert_eq!(body["detail"], "the API takes no request body");
 }
