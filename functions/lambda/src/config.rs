@@ -47,7 +47,7 @@ async fn secret_string(arn: &str) -> anyhow::Result<String> {
 /// Where the database is: `DATABASE_URL`, or host, port and name with credentials from a secret.
 pub async fn database() -> anyhow::Result<DbConfig> {
     if let Some(url) = var("DATABASE_URL") {
-        return Ok(DbConfig { url });
+        return Ok(DbConfig::new(url));
     }
     let secret = secret_string(&required("DATABASE_SECRET_ARN")?).await?;
     let secret: serde_json::Value =
@@ -58,22 +58,20 @@ pub async fn database() -> anyhow::Result<DbConfig> {
             .map(str::to_owned)
             .with_context(|| format!("the database secret has no {name}"))
     };
-    Ok(DbConfig {
-        url: key_value_connection_string(&[
-            ("host", required("DATABASE_HOST")?),
-            (
-                "port",
-                var("DATABASE_PORT").unwrap_or_else(|| "5432".into()),
-            ),
-            ("dbname", required("DATABASE_NAME")?),
-            ("user", field("username")?),
-            ("password", field("password")?),
-            (
-                "sslmode",
-                var("DATABASE_SSLMODE").unwrap_or_else(|| "require".into()),
-            ),
-        ]),
-    })
+    Ok(DbConfig::new(key_value_connection_string(&[
+        ("host", required("DATABASE_HOST")?),
+        (
+            "port",
+            var("DATABASE_PORT").unwrap_or_else(|| "5432".into()),
+        ),
+        ("dbname", required("DATABASE_NAME")?),
+        ("user", field("username")?),
+        ("password", field("password")?),
+        (
+            "sslmode",
+            var("DATABASE_SSLMODE").unwrap_or_else(|| "require".into()),
+        ),
+    ])))
 }
 
 /// libpq's `key='value'` form, which needs no URL escaping of passwords.
@@ -125,13 +123,13 @@ pub fn features_queue_url() -> anyhow::Result<String> {
     required("FEATURES_QUEUE_URL")
 }
 
-/// The table a cleaning function is dedicated to (`MEDREC_TABLE`); unset: any, by key prefix.
+/// The table a cleaning function is dedicated to (`MEDREC_TABLE`, exactly a table's lower-case
+/// name); unset: any, by key prefix.
 pub fn table() -> anyhow::Result<Option<medrec_core::Table>> {
     var("MEDREC_TABLE")
         .map(|name| {
-            medrec_core::Table::ALL
-                .into_iter()
-                .find(|t| t.name() == name)
+            name.parse::<medrec_core::Table>()
+                .ok()
                 .with_context(|| format!("MEDREC_TABLE={name} is not a table"))
         })
         .transpose()

@@ -25,7 +25,7 @@ impl FeaturesFunction {
             let id = message.message_id.unwrap_or_default();
             match PersonsMessage::parse(message.body.as_deref().unwrap_or_default()) {
                 Ok(body) => {
-                    persons.extend(body.person_ids);
+                    persons.extend(body.person_ids.into_iter().map(i64::from));
                     parsed.push(id);
                 }
                 Err(error) => {
@@ -38,11 +38,9 @@ impl FeaturesFunction {
                 }
             }
         }
-        persons.sort_unstable();
-        persons.dedup();
         if !persons.is_empty() {
             match self.refresh(&persons).await {
-                Ok(rows) => tracing::info!(persons = persons.len(), rows, "features recomputed"),
+                Ok(rows) => tracing::info!(rows, "features recomputed"),
                 Err(error) => {
                     tracing::error!(
                         persons = persons.len(),
@@ -64,6 +62,6 @@ impl FeaturesFunction {
 
     async fn refresh(&self, persons: &[i64]) -> anyhow::Result<i64> {
         let client = self.pool.get().await?;
-        Ok(medrec_store::features::refresh(&client, Some(persons)).await?)
+        Ok(medrec_pipeline::persons_changed(&client, persons).await?)
     }
 }

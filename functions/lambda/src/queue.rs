@@ -5,6 +5,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
+use medrec_core::PersonId;
 use serde::{Deserialize, Serialize};
 
 /// Person ids per message: at most 20 KB of JSON (19-digit ids), so a batch of ten stays below
@@ -19,7 +20,7 @@ const ATTEMPTS: u32 = 4;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PersonsMessage {
-    pub person_ids: Vec<i64>,
+    pub person_ids: Vec<PersonId>,
 }
 
 impl PersonsMessage {
@@ -27,9 +28,6 @@ impl PersonsMessage {
     pub fn parse(body: &str) -> anyhow::Result<PersonsMessage> {
         let message: PersonsMessage =
             serde_json::from_str(body).context("not a {\"person_ids\": [..]} message")?;
-        if message.person_ids.iter().any(|&id| id <= 0) {
-            bail!("person ids must be positive");
-        }
         if message.person_ids.len() > 10 * IDS_PER_MESSAGE {
             bail!("too many person ids in one message");
         }
@@ -63,6 +61,21 @@ where
     response
 }
 
+impl medrec_pipeline::PersonsSink for FeaturesQueue {
+    async fn announce(&self, persons: &[i64]) -> Result<(), medrec_pipeline::PipelineError> {
+        FeaturesQueue::announce(self, persons)
+            .await
+            .map(|_| ())
+            .map_err(|e| {
+                medrec_pipeline::PipelineError::transient(
+                    &self.url,
+                    "sending to the features queue",
+                    e,
+                )
+            })
+    }
+}
+
 /// Sends person ids to the features queue.
 #[derive(Clone)]
 pub struct FeaturesQueue {
@@ -82,11 +95,13 @@ impl FeaturesQueue {
         let bodies: Vec<String> = persons
             .chunks(IDS_PER_MESSAGE)
             .map(|ids| {
-                serde_json::to_string(&PersonsMessage {
-                    person_ids: ids.to_vec(),
-                })
+                let person_ids = ids
+                    .iter()
+                    .map(|&id| PersonId::try_from(id))
+                    .collect::<Result<_, _>>()?;
+                Ok(serde_json::to_string(&PersonsMessage { person_ids })?)
             })
-            .collect::<Result<_, _>>()?;
+            .collect::<anyhow::Result<_>>()?;
         for (batch_number, batch) in bodies.chunks(MESSAGES_PER_BATCH).enumerate() {
             let mut pending: Vec<SendMessageBatchRequestEntry> = batch
                 .iter()
@@ -134,7 +149,7 @@ mod tests {
         assert_eq!(
             PersonsMessage::parse(r#"{"person_ids":[1,2]}"#).unwrap(),
             PersonsMessage {
-                person_ids: vec![1, 2]
+                person_ids: vec![PersonId::new(1).unwrap(), PersonId::new(2).unwrap()]
             }
         );
         for bad in [
@@ -154,7 +169,9 @@ mod tests {
 
     #[test]
     fn a_full_batch_stays_under_the_sqs_limit() {
-        let ids: Vec<i64> = (i64::MAX - IDS_PER_MESSAGE as i64..i64::MAX).collect();
+        let ids: Vec<PersonId> = (i64::MAX - IDS_PER_MESSAGE as i64..i64::MAX)
+            .map(|id| PersonId::new(id).unwrap())
+            .collect();
         let body = serde_json::to_string(&PersonsMessage { person_ids: ids }).unwrap();
         assert!(
             body.len() * MESSAGES_PER_BATCH < 256 * 1024,

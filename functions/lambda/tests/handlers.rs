@@ -87,9 +87,7 @@ async fn when_the_database_is_down_every_parsable_message_is_retried() {
         .local_addr()
         .unwrap()
         .port();
-    let config = DbConfig {
-        url: format!("postgres://postgres@127.0.0.1:{port}/medrec"),
-    };
+    let config = DbConfig::new(format!("postgres://postgres@127.0.0.1:{port}/medrec"));
     let function = FeaturesFunction::new(medrec_store::pool(&config, 1).unwrap());
     let response = function
         .handle(event(vec![

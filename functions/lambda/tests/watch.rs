@@ -130,7 +130,7 @@ fn readme_examples() -> Vec<String> {
 async fn the_readme_curl_examples_work_against_cargo_lambda_watch() {
     let db = TestDb::with_sample().await.unwrap();
     let logs = tempfile::tempdir().unwrap();
-    let watch = Watch::start(&db.config.url, logs.path());
+    let watch = Watch::start(db.config.expose_url(), logs.path());
 
     // The first call builds and starts the function; allow for a build.
     let started = Instant::now();

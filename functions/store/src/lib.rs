@@ -1,6 +1,7 @@
 //! medrec's PostgreSQL adapter: migrations, connections, and loading clean rows with binary COPY.
 
 pub mod db;
+pub mod error;
 pub mod features;
 pub mod load;
 pub mod migrate;
@@ -11,5 +12,6 @@ pub mod test_db;
 pub mod vendor;
 
 pub use db::{connect, pool, DbConfig};
+pub use error::{safe_summary, ErrorKind};
 pub use load::{ingest, IngestError, RunReport, RunStatus, Source};
-pub use migrate::{migrate, MIGRATIONS};
+pub use migrate::{migrate, DEFINITIONS, MIGRATIONS};

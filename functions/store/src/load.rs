@@ -17,6 +17,7 @@ use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, Transaction};
 
+use crate::error::ErrorKind;
 use crate::pg_value::{pg_type, sql_type_name, PgValue};
 
 /// Rows per message between the cleaning thread and the COPY writer.
@@ -90,10 +91,16 @@ impl IngestError {
         match self {
             IngestError::File { error, .. } => error.to_string(),
             IngestError::Read { error, .. } => format!("read error: {}", error.kind()),
-            IngestError::Database { error, .. } => match error.as_db_error() {
-                Some(db) => format!("database error {}", db.code().code()),
-                None => "database connection error".to_owned(),
-            },
+            IngestError::Database { error, .. } => crate::error::safe_summary(error),
+        }
+    }
+
+    /// Permanent: this content can never load (no retry will change it). Reading and database
+    /// failures are transient: the same content may load when tried again.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            IngestError::File { .. } => ErrorKind::Permanent,
+            IngestError::Read { .. } | IngestError::Database { .. } => ErrorKind::Transient,
         }
     }
 }
@@ -107,27 +114,21 @@ struct CleanSummary {
     quarantined: BTreeMap<&'static str, i64>,
 }
 
-/// Loads one file. Idempotent: the same content loaded twice into a table is a no-op.
+/// Loads one file. Idempotent: the same content loaded twice into a table is a no-op, reported
+/// as [`RunStatus::AlreadyLoaded`] with the persons of the run that loaded it. Whether a known
+/// object version needs reading at all is the caller's decision ([`find_loaded`]).
 pub async fn ingest<R: Read + Send + 'static>(
     client: &mut Client,
     source: Source,
     input: R,
 ) -> Result<RunReport, IngestError> {
     let started = Instant::now();
-    if let Some(version) = &source.version {
-        if let Some(run_id) = loaded_version(client, &source, version)
-            .await
-            .map_err(|e| db_error(&source, e))?
-        {
-            return Ok(already_loaded(&source, run_id, started));
-        }
-    }
     if let Some(sha) = &source.sha256 {
         if let Some(run_id) = loaded_run(client, source.table, sha)
             .await
             .map_err(|e| db_error(&source, e))?
         {
-            return Ok(already_loaded(&source, run_id, started));
+            return already_loaded(client, &source, run_id, started).await;
         }
     }
     let result = load_in_transaction(client, &source, input, started).await;
@@ -152,45 +153,77 @@ async fn loaded_run(
         .map(|r| r.get(0)))
 }
 
-/// A run that loaded this very object version (a re-delivered S3 event): skips the read.
-pub async fn loaded_version(
+/// A run that loaded this very object version (a re-delivered S3 event, an unchanged local
+/// file), with the persons it loaded: what a redelivery must announce again, in case the first
+/// delivery committed and then failed before announcing them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadedRun {
+    pub run_id: i64,
+    pub persons: Vec<i64>,
+}
+
+/// The run that loaded `name` at `version` into `table`, if one did.
+pub async fn find_loaded(
     client: &Client,
-    source: &Source,
+    table: Table,
+    name: &str,
     version: &str,
-) -> Result<Option<i64>, tokio_postgres::Error> {
-    Ok(client
+) -> Result<Option<LoadedRun>, tokio_postgres::Error> {
+    let run_id: Option<i64> = client
         .query_opt(
             "SELECT run_id FROM ingest_run
              WHERE table_name = $1 AND source = $2 AND source_version = $3 AND status = 'loaded'",
-            &[&source.table.name(), &source.name, &version],
+            &[&table.name(), &name, &version],
         )
         .await?
-        .map(|r| r.get(0)))
+        .map(|r| r.get(0));
+    let Some(run_id) = run_id else {
+        return Ok(None);
+    };
+    let persons = persons_of_run(client, table, run_id).await?;
+    Ok(Some(LoadedRun { run_id, persons }))
 }
 
-/// The persons with rows first loaded by `run_id`: what a re-delivered event must re-announce,
-/// in case the first delivery committed but failed before announcing them. Scans the table, which
-/// is acceptable for the rare re-delivery.
-pub async fn persons_of_run(
+/// The persons with rows first loaded by `run_id`, as one array. Scans the table, which is
+/// acceptable for the rare redelivery.
+async fn persons_of_run(
     client: &Client,
     table: Table,
     run_id: i64,
 ) -> Result<Vec<i64>, tokio_postgres::Error> {
     Ok(client
-        .query(
+        .query_one(
             &format!(
-                "SELECT DISTINCT person_id FROM {} WHERE run_id = $1 ORDER BY 1",
+                "SELECT coalesce(array_agg(DISTINCT person_id ORDER BY person_id), '{{}}')
+                 FROM {} WHERE run_id = $1",
                 table.name()
             ),
             &[&run_id],
         )
         .await?
-        .iter()
-        .map(|r| r.get(0))
-        .collect())
+        .get(0))
 }
 
-fn already_loaded(source: &Source, run_id: i64, started: Instant) -> RunReport {
+/// The report of content some earlier run loaded: nothing written, that run's persons.
+async fn already_loaded(
+    client: &Client,
+    source: &Source,
+    run_id: i64,
+    started: Instant,
+) -> Result<RunReport, IngestError> {
+    let persons = persons_of_run(client, source.table, run_id)
+        .await
+        .map_err(|e| db_error(source, e))?;
+    Ok(already_loaded_report(source, run_id, persons, started))
+}
+
+/// The report for a run found already loaded, with that run's persons.
+pub fn already_loaded_report(
+    source: &Source,
+    run_id: i64,
+    persons: Vec<i64>,
+    started: Instant,
+) -> RunReport {
     RunReport {
         table: source.table,
         source: source.name.clone(),
@@ -201,7 +234,7 @@ fn already_loaded(source: &Source, run_id: i64, started: Instant) -> RunReport {
         duplicate_rows: 0,
         quarantined_rows: 0,
         quarantined_by_reason: BTreeMap::new(),
-        persons: Vec::new(),
+        persons,
         elapsed: started.elapsed(),
     }
 }
@@ -328,7 +361,7 @@ async fn load_in_transaction<R: Read + Send + 'static>(
                 .await
                 .map_err(|e| db_error(source, e))?
                 .unwrap_or_default();
-            return Ok(already_loaded(source, run_id, started));
+            return already_loaded(client, source, run_id, started).await;
         }
         Err(e) => return Err(db_error(source, e)),
     }
@@ -455,8 +488,8 @@ async fn copy_to_stage(
         ))
         .await?;
     let mut writer = pin!(BinaryCopyInWriter::new(sink, &types));
-    // Conditions have a natural key, so a conflicting row must be quarantinable with its line.
-    let keep_raw = table == Table::Conditions;
+    // With a natural key, a conflicting row must be quarantinable with its line.
+    let keep_raw = table.spec().natural_key.is_some();
     let nulls: Vec<medrec_core::Value> = columns.iter().map(|c| null_of(c.ty)).collect();
     while let Some(batch) = receiver.recv().await {
         for outcome in &batch {
@@ -575,13 +608,15 @@ async fn move_from_stage(
             &[&run_id],
         )
         .await? as i64;
-    let conflicts = if table == Table::Conditions {
+    let conflicts = if let Some(key) = table.spec().natural_key {
         tx.execute(
-            "INSERT INTO quarantine (run_id, source_line, reason, column_name, raw_line)
-             SELECT $1::bigint, s.line, 'conflicting_id', 'id', s.raw_text
-             FROM stage s JOIN conditions c ON c.id = s.id
-             WHERE s.q_reason IS NULL AND c.row_hash <> s.row_hash",
-            &[&run_id],
+            &format!(
+                "INSERT INTO quarantine (run_id, source_line, reason, column_name, raw_line)
+                 SELECT $1::bigint, s.line, $2::text, $3::text, s.raw_text
+                 FROM stage s JOIN {table} c ON c.{key} = s.{key}
+                 WHERE s.q_reason IS NULL AND c.row_hash <> s.row_hash"
+            ),
+            &[&run_id, &Reason::ConflictingId.as_str(), &key],
         )
         .await? as i64
     } else {

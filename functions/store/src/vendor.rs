@@ -54,7 +54,7 @@ pub struct RowCounts {
 }
 
 impl RowCounts {
-    fn add(&mut self, other: RowCounts) {
+    pub fn add(&mut self, other: RowCounts) {
         self.raw += other.raw;
         self.loaded += other.loaded;
         self.duplicate += other.duplicate;
@@ -426,14 +426,14 @@ async fn load_table(
             .map(|r| r.get(0))
             .collect();
         counts.loaded = inserted.len() as i64;
-        if table == Table::Conditions {
-            let conflicts = condition_conflicts(tx, &clean, &inserted).await?;
+        if let Some(key) = table.spec().natural_key {
+            let conflicts = natural_key_conflicts(tx, table, key, &clean, &inserted).await?;
             for row in &conflicts {
                 quarantine.push(quarantine_json(
                     run_id,
                     row.line,
                     Reason::ConflictingId.as_str(),
-                    Some("id"),
+                    Some(key),
                     &row.raw,
                 ));
             }
@@ -459,18 +459,18 @@ async fn load_table(
     Ok(counts)
 }
 
-/// Clean condition rows not inserted whose id is held by a row with other content: the natural
-/// key is taken (by another source, or earlier in this file), so the row cannot be loaded.
-async fn condition_conflicts<'r>(
+/// Clean rows not inserted whose natural key (`key`, a bigint) is held by a row with other
+/// content: the key is taken (by another source, or earlier in this file), so the row cannot
+/// be loaded.
+async fn natural_key_conflicts<'r>(
     tx: &Transaction<'_>,
+    table: Table,
+    key: &str,
     clean: &[&'r CleanedRow],
     inserted_lines: &[i64],
 ) -> Result<Vec<&'r CleanedRow>, tokio_postgres::Error> {
     let id_of = |row: &CleanedRow| {
-        let i = Table::Conditions
-            .clean_columns()
-            .iter()
-            .position(|c| c.name == "id")?;
+        let i = table.clean_columns().iter().position(|c| c.name == key)?;
         match row.values.get(i) {
             Some(Value::Int8(id)) => *id,
             _ => None,
@@ -487,7 +487,7 @@ async fn condition_conflicts<'r>(
     let ids: Vec<i64> = skipped.iter().map(|(_, id)| *id).collect();
     let existing: BTreeMap<i64, Vec<u8>> = tx
         .query(
-            "SELECT id, row_hash FROM conditions WHERE id = ANY($1)",
+            &format!("SELECT {key}, row_hash FROM {table} WHERE {key} = ANY($1)"),
             &[&ids],
         )
         .await?

@@ -4,7 +4,8 @@ use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::SqsEvent;
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
-use medrec_lambda::{clean::CleanFunction, config, queue::FeaturesQueue};
+use medrec_lambda::{config, objects::ObjectsFunction, queue::FeaturesQueue, s3_source::S3Source};
+use medrec_pipeline::{Accepts, Pipeline};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -12,11 +13,10 @@ async fn main() -> Result<(), Error> {
     let sdk = config::aws().await;
     let pool = medrec_store::pool(&config::database().await?, config::pool_size()?)?;
     let queue = FeaturesQueue::new(aws_sdk_sqs::Client::new(sdk), config::features_queue_url()?);
-    let function = Arc::new(CleanFunction::new(
-        pool,
-        config::s3_client(sdk),
-        queue,
-        config::table()?,
+    let pipeline = Pipeline::new(pool, S3Source::new(config::s3_client(sdk)), queue);
+    let function = Arc::new(ObjectsFunction::new(
+        pipeline,
+        Accepts::Raw(config::table()?),
     ));
     run(service_fn(move |event: LambdaEvent<SqsEvent>| {
         let function = Arc::clone(&function);

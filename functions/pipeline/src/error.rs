@@ -1,0 +1,79 @@
+//! Failures of a use case, classified by what the caller should do with them.
+
+pub use medrec_store::ErrorKind;
+
+/// A use case's failure. Its `Display` names the object and the kind of failure, never a record
+/// value; `source()` keeps the cause for log-safe renderers that know how to reduce it.
+#[derive(Debug, thiserror::Error)]
+#[error("{object}: {message}")]
+pub struct PipelineError {
+    kind: ErrorKind,
+    /// The permanent failure is on record (a failed run, a rejected vendor file).
+    recorded: bool,
+    object: String,
+    message: String,
+    #[source]
+    source: Option<anyhow::Error>,
+}
+
+impl PipelineError {
+    /// A failure that may go away on its own: the caller should try again.
+    pub fn transient(
+        object: impl Into<String>,
+        message: impl Into<String>,
+        source: impl Into<anyhow::Error>,
+    ) -> PipelineError {
+        PipelineError {
+            kind: ErrorKind::Transient,
+            recorded: false,
+            object: object.into(),
+            message: message.into(),
+            source: Some(source.into()),
+        }
+    }
+
+    /// An object that can never be processed, with nothing on record about it (a key outside
+    /// the bucket's layout, an object sent to the wrong function).
+    pub fn permanent(object: impl Into<String>, message: impl Into<String>) -> PipelineError {
+        PipelineError {
+            kind: ErrorKind::Permanent,
+            recorded: false,
+            object: object.into(),
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    pub(crate) fn with_kind(
+        kind: ErrorKind,
+        recorded: bool,
+        object: impl Into<String>,
+        message: impl Into<String>,
+        source: impl Into<anyhow::Error>,
+    ) -> PipelineError {
+        PipelineError {
+            kind,
+            recorded,
+            object: object.into(),
+            message: message.into(),
+            source: Some(source.into()),
+        }
+    }
+
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    /// The object the failure is about (a path or `s3://bucket/key`).
+    pub fn object(&self) -> &str {
+        &self.object
+    }
+
+    /// The policy for a message that carried this object: retry (and, after the queue's limit,
+    /// dead-letter) unless the failure is permanent and already on record, where a retry could
+    /// only record it again. A permanent failure with no record is dead-lettered, so that it
+    /// leaves a trace.
+    pub fn should_retry(&self) -> bool {
+        !(self.kind == ErrorKind::Permanent && self.recorded)
+    }
+}

@@ -1,0 +1,22 @@
+//! medrec's use cases, written once for every caller (the Lambdas and the `medrec` command):
+//!
+//! - **an object arrived** ([`Pipeline::object_arrived`]): a raw CSV or a vendor JSON file is read
+//!   from an [`ObjectSource`], cleaned and loaded by the store, and the persons whose features may
+//!   have changed go to a [`PersonsSink`];
+//! - **a bucket notification named an object** ([`Pipeline::notified`]): the bucket's layout picks
+//!   the kind, and a permanently bad object is recorded and settled instead of retried;
+//! - **many objects** ([`Pipeline::objects_arrived`]): N at a time, each on its own connection;
+//! - **persons changed** ([`persons_changed`]): their features are recomputed.
+//!
+//! No AWS, no command line, no HTTP: adapters live with their callers (S3 and SQS in
+//! `medrec-lambda`, local files and an immediate recompute in `medrec`); [`memory`] holds the
+//! in-memory ones the tests drive.
+
+pub mod error;
+pub mod memory;
+mod object;
+pub mod ports;
+
+pub use error::{ErrorKind, PipelineError};
+pub use object::{persons_changed, Accepts, ObjectKind, Pipeline, Processed};
+pub use ports::{ObjectRef, ObjectSource, Opened, PersonsSink};

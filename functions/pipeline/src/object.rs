@@ -1,0 +1,366 @@
+//! "An object arrived": one idempotency decision, the vendor size and reject policy, the store's
+//! load, and the announcement of the persons whose features may have changed.
+
+use std::io::Read;
+use std::time::Instant;
+
+use deadpool_postgres::Pool;
+use futures::StreamExt;
+use medrec_core::vendor::{check_size, VendorError, VendorReason, MAX_FILE_BYTES};
+use medrec_core::Table;
+use medrec_store::load::{already_loaded_report, find_loaded};
+use medrec_store::vendor::{ingest_vendor_file, reject, VendorReport, VendorSource, VendorStatus};
+use medrec_store::{ErrorKind, RunReport, Source};
+
+use crate::{ObjectRef, ObjectSource, Opened, PersonsSink, PipelineError};
+
+/// What an object holds, which decides how it is loaded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ObjectKind {
+    /// A raw CSV of one table.
+    Csv(Table),
+    /// One person's vendor JSON file (docs/vendor-json.md).
+    Vendor,
+}
+
+impl ObjectKind {
+    /// The bucket's layout: `raw/<table>/<file>` holds raw CSVs, `vendor/<file>` vendor files.
+    /// The table name is matched exactly, as the bucket notifications are configured.
+    pub fn of_key(key: &str) -> Result<ObjectKind, String> {
+        if key.strip_prefix("vendor/").is_some_and(|f| !f.is_empty()) {
+            return Ok(ObjectKind::Vendor);
+        }
+        let mut parts = key.splitn(3, '/');
+        match (parts.next(), parts.next(), parts.next()) {
+            (Some("raw"), Some(table), Some(file)) if !file.is_empty() => table
+                .parse::<Table>()
+                .map(ObjectKind::Csv)
+                .map_err(|_| "the key's raw/<table>/ prefix names no known table".to_owned()),
+            _ => Err("the key is under neither raw/<table>/ nor vendor/".to_owned()),
+        }
+    }
+}
+
+/// Which objects a caller takes (one cloud function per table, one for vendor files).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Accepts {
+    /// Raw CSVs of this table, or of any table.
+    Raw(Option<Table>),
+    Vendor,
+    Any,
+}
+
+impl Accepts {
+    fn check(self, kind: ObjectKind) -> Result<(), String> {
+        match (self, kind) {
+            (Accepts::Any, _)
+            | (Accepts::Raw(None), ObjectKind::Csv(_))
+            | (Accepts::Vendor, ObjectKind::Vendor) => Ok(()),
+            (Accepts::Raw(Some(expected)), ObjectKind::Csv(table)) if expected == table => Ok(()),
+            (Accepts::Raw(Some(expected)), ObjectKind::Csv(table)) => Err(format!(
+                "this function loads {expected} but the object is under raw/{table}/"
+            )),
+            (Accepts::Raw(_), ObjectKind::Vendor) => {
+                Err("this function loads raw CSVs but the object is a vendor file".to_owned())
+            }
+            (Accepts::Vendor, ObjectKind::Csv(_)) => {
+                Err("this function loads vendor files but the object is a raw CSV".to_owned())
+            }
+        }
+    }
+}
+
+/// What became of one object.
+#[derive(Debug)]
+pub enum Processed {
+    /// A raw CSV: loaded, or already loaded by an earlier run (whose persons were announced
+    /// again).
+    Csv(RunReport),
+    /// A vendor file: loaded, ignored as not newer (its person announced again), or rejected with
+    /// a recorded reason.
+    Vendor(VendorReport),
+    /// Overwritten or deleted since it was announced: the newer object has its own announcement.
+    Superseded,
+    /// Permanently bad and on record (a failed run with its reason): settled, not retried.
+    Refused(PipelineError),
+}
+
+/// The use cases over one database, one object source and one persons sink.
+pub struct Pipeline<S, P> {
+    pool: Pool,
+    source: S,
+    sink: P,
+}
+
+impl<S: ObjectSource, P: PersonsSink> Pipeline<S, P> {
+    pub fn new(pool: Pool, source: S, sink: P) -> Pipeline<S, P> {
+        Pipeline { pool, source, sink }
+    }
+
+    pub fn source(&self) -> &S {
+        &self.source
+    }
+
+    pub fn sink(&self) -> &P {
+        &self.sink
+    }
+
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    /// A bucket notification named `key` at `object`: routes it by the bucket's layout, refuses
+    /// what `accepts` does not take, and settles permanent failures that are on record. The error
+    /// that comes back is one to retry.
+    pub async fn notified(
+        &self,
+        key: &str,
+        object: &ObjectRef,
+        accepts: Accepts,
+    ) -> Result<Processed, PipelineError> {
+        let kind = ObjectKind::of_key(key)
+            .and_then(|kind| accepts.check(kind).map(|()| kind))
+            .map_err(|message| PipelineError::permanent(&object.name, message))?;
+        match self.object_arrived(kind, object).await {
+            Err(error) if !error.should_retry() => Ok(Processed::Refused(error)),
+            other => other,
+        }
+    }
+
+    /// Processes one object of a known kind.
+    pub async fn object_arrived(
+        &self,
+        kind: ObjectKind,
+        object: &ObjectRef,
+    ) -> Result<Processed, PipelineError> {
+        let processed = match kind {
+            ObjectKind::Csv(table) => self.csv(table, object).await,
+            ObjectKind::Vendor => self.vendor(object).await,
+        };
+        match &processed {
+            Ok(outcome) => tracing::info!(outcome = outcome.summary(), "object processed"),
+            Err(error) => tracing::warn!(kind = ?error.kind(), "object failed"),
+        }
+        processed
+    }
+
+    /// Processes `objects`, up to `concurrency` at a time (each holding one pooled connection);
+    /// the outcomes come back in the order of `objects`, whatever order they finished in.
+    pub async fn objects_arrived(
+        &self,
+        objects: Vec<(ObjectKind, ObjectRef)>,
+        concurrency: usize,
+    ) -> Vec<(ObjectRef, Result<Processed, PipelineError>)> {
+        futures::stream::iter(objects)
+            .map(|(kind, object)| async move {
+                let outcome = self.object_arrived(kind, &object).await;
+                (object, outcome)
+            })
+            .buffered(concurrency.max(1))
+            .collect()
+            .await
+    }
+
+    async fn client(&self, object: &ObjectRef) -> Result<deadpool_postgres::Object, PipelineError> {
+        self.pool
+            .get()
+            .await
+            .map_err(|e| PipelineError::transient(&object.name, "no database connection", e))
+    }
+
+    async fn announce(&self, object: &ObjectRef, persons: &[i64]) -> Result<(), PipelineError> {
+        if persons.is_empty() {
+            return Ok(());
+        }
+        self.sink.announce(persons).await.map_err(|error| {
+            PipelineError::transient(&object.name, "announcing the changed persons", error)
+        })
+    }
+
+    async fn csv(&self, table: Table, object: &ObjectRef) -> Result<Processed, PipelineError> {
+        let started = Instant::now();
+        let mut client = self.client(object).await?;
+        let source = Source {
+            table,
+            name: object.name.clone(),
+            version: object.version.clone(),
+            sha256: None,
+        };
+        // The one idempotency decision: a loaded version is not read again, but its persons are
+        // announced again (the first delivery may have committed and then failed to announce).
+        if let Some(version) = &object.version {
+            let loaded = find_loaded(&client, table, &object.name, version)
+                .await
+                .map_err(|e| PipelineError::transient(&object.name, "checking earlier runs", e))?;
+            if let Some(run) = loaded {
+                self.announce(object, &run.persons).await?;
+                let report = already_loaded_report(&source, run.run_id, run.persons, started);
+                return Ok(Processed::Csv(report));
+            }
+        }
+        let Some(opened) = self.source.open(object).await? else {
+            return Ok(Processed::Superseded);
+        };
+        // The same content under another name is found by its digest while loading.
+        let report = medrec_store::ingest(&mut client, source, opened.body)
+            .await
+            .map_err(|error| {
+                let kind = error.kind();
+                let message = match kind {
+                    ErrorKind::Permanent => format!("unusable file: {}", error.summary()),
+                    ErrorKind::Transient => error.summary(),
+                };
+                // A failed run with its reason is recorded by the store for every failure.
+                PipelineError::with_kind(
+                    kind,
+                    kind == ErrorKind::Permanent,
+                    &object.name,
+                    message,
+                    error,
+                )
+            })?;
+        self.announce(object, &report.persons).await?;
+        Ok(Processed::Csv(report))
+    }
+
+    async fn vendor(&self, object: &ObjectRef) -> Result<Processed, PipelineError> {
+        let started = Instant::now();
+        let mut client = self.client(object).await?;
+        let source = VendorSource {
+            name: object.name.clone(),
+            version: object.version.clone(),
+        };
+        let Some(Opened { size, body }) = self.source.open(object).await? else {
+            return Ok(Processed::Superseded);
+        };
+        let store_error = |e| PipelineError::transient(&object.name, "recording the file", e);
+        // A huge object is refused unread when its size is known up front.
+        if let Some(Err(error)) = size.map(check_size) {
+            let report = reject(&client, &source, None, &error, started)
+                .await
+                .map_err(store_error)?;
+            return Ok(Processed::Vendor(report));
+        }
+        // Never read past the limit, whatever was announced.
+        let bytes = tokio::task::spawn_blocking(move || {
+            let mut bytes = Vec::with_capacity(size.unwrap_or(0).min(MAX_FILE_BYTES) as usize);
+            body.take(MAX_FILE_BYTES + 1)
+                .read_to_end(&mut bytes)
+                .map(|_| bytes)
+        })
+        .await
+        .map_err(|e| PipelineError::transient(&object.name, "the reading thread stopped", e))?
+        .map_err(|e| {
+            PipelineError::transient(&object.name, format!("read error: {}", e.kind()), e)
+        })?;
+        if bytes.len() as u64 > MAX_FILE_BYTES {
+            let error = VendorError::new(
+                VendorReason::TooLarge,
+                "the content is longer than the limit",
+            );
+            let report = reject(&client, &source, None, &error, started)
+                .await
+                .map_err(store_error)?;
+            return Ok(Processed::Vendor(report));
+        }
+        let report = ingest_vendor_file(&mut client, &source, bytes)
+            .await
+            .map_err(|e| PipelineError::transient(&object.name, "loading the file", e))?;
+        match &report.status {
+            VendorStatus::Loaded => self.announce(object, &report.persons).await?,
+            // The first delivery may have committed and then failed before announcing.
+            VendorStatus::Ignored { .. } => {
+                if let Some(person) = report.person_id {
+                    self.announce(object, &[person]).await?;
+                }
+            }
+            VendorStatus::Rejected { .. } => {}
+        }
+        Ok(Processed::Vendor(report))
+    }
+}
+
+impl Processed {
+    /// One word for logs.
+    pub fn summary(&self) -> &'static str {
+        match self {
+            Processed::Csv(report) => match report.status {
+                medrec_store::RunStatus::Loaded => "loaded",
+                medrec_store::RunStatus::AlreadyLoaded { .. } => "already_loaded",
+            },
+            Processed::Vendor(report) => match report.status {
+                VendorStatus::Loaded => "loaded",
+                VendorStatus::Ignored { .. } => "ignored",
+                VendorStatus::Rejected { .. } => "rejected",
+            },
+            Processed::Superseded => "superseded",
+            Processed::Refused(_) => "refused",
+        }
+    }
+
+    /// The persons announced for this object.
+    pub fn persons(&self) -> &[i64] {
+        match self {
+            Processed::Csv(report) => &report.persons,
+            Processed::Vendor(report) => match report.status {
+                VendorStatus::Rejected { .. } => &[],
+                _ => report.person_id.as_slice(),
+            },
+            Processed::Superseded | Processed::Refused(_) => &[],
+        }
+    }
+}
+
+/// "Persons changed": recomputes their features (deduplicated, one set-based statement).
+/// Returns the number of feature rows written.
+pub async fn persons_changed(
+    client: &tokio_postgres::Client,
+    persons: &[i64],
+) -> Result<i64, tokio_postgres::Error> {
+    let mut persons = persons.to_vec();
+    persons.sort_unstable();
+    persons.dedup();
+    if persons.is_empty() {
+        return Ok(0);
+    }
+    medrec_store::features::refresh(client, Some(&persons)).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bucket_layout_names_the_kind() {
+        assert_eq!(
+            ObjectKind::of_key("raw/labs/2026/x.csv"),
+            Ok(ObjectKind::Csv(Table::Labs))
+        );
+        assert_eq!(
+            ObjectKind::of_key("vendor/a/b.json"),
+            Ok(ObjectKind::Vendor)
+        );
+        for bad in [
+            "raw/vitals/x.csv",
+            "raw/labs/",
+            "raw/LABS/x.csv",
+            "labs/x.csv",
+            "raw",
+            "vendor/",
+            "",
+        ] {
+            assert!(ObjectKind::of_key(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn each_function_takes_its_own_objects() {
+        let rx = ObjectKind::Csv(Table::Rx);
+        assert!(Accepts::Raw(Some(Table::Rx)).check(rx).is_ok());
+        assert!(Accepts::Raw(None).check(rx).is_ok());
+        assert!(Accepts::Raw(Some(Table::Labs)).check(rx).is_err());
+        assert!(Accepts::Vendor.check(rx).is_err());
+        assert!(Accepts::Raw(None).check(ObjectKind::Vendor).is_err());
+        assert!(Accepts::Any.check(ObjectKind::Vendor).is_ok());
+    }
+}
