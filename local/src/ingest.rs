@@ -1,12 +1,48 @@
-//! `medrec ingest DIR`: every raw CSV in a directory, one transaction per file, then a report.
+//! `medrec ingest DIR`: every raw CSV in a directory through the pipeline, N files at a time,
+//! then the changed persons' features, then a report.
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::time::SystemTime;
 
 use anyhow::{bail, Context};
-use medrec_core::reader::sha256_hex;
 use medrec_core::Table;
-use medrec_store::{DbConfig, RunReport, RunStatus, Source};
+use medrec_pipeline::memory::RecordingSink;
+use medrec_pipeline::{
+    ObjectKind, ObjectRef, ObjectSource, Opened, Pipeline, PipelineError, Processed,
+};
+use medrec_store::{DbConfig, RunReport, RunStatus};
+
+/// Local files as the pipeline's object source.
+pub struct FileSource;
+
+impl ObjectSource for FileSource {
+    async fn open(&self, object: &ObjectRef) -> Result<Option<Opened>, PipelineError> {
+        let opening = |e| PipelineError::transient(&object.name, "opening the file", e);
+        let file = std::fs::File::open(&object.name).map_err(opening)?;
+        let size = file.metadata().map_err(opening)?.len();
+        Ok(Some(Opened {
+            size: Some(size),
+            body: Box::new(file),
+        }))
+    }
+}
+
+/// A local file as an object: its version is its size and modification time, so an unchanged
+/// file is not read again (the check rsync and make use); the same content under another name
+/// or time is still found by its digest while loading.
+pub fn file_object(path: &Path) -> anyhow::Result<ObjectRef> {
+    let metadata =
+        std::fs::metadata(path).with_context(|| format!("reading {}", path.display()))?;
+    let modified = metadata
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos());
+    Ok(ObjectRef {
+        name: path.display().to_string(),
+        version: Some(format!("size={} mtime_ns={modified}", metadata.len())),
+    })
+}
 
 /// The regular files of a directory whose extension is `ext` (any case), sorted by name; an
 /// error naming the directory when there are none.
@@ -52,89 +88,64 @@ pub fn raw_files(dir: &Path) -> anyhow::Result<Vec<(Table, PathBuf)>> {
     Ok(files)
 }
 
-/// Loads one file (hashing it first, so a file already loaded is skipped without parsing).
-pub async fn ingest_file(
-    client: &mut tokio_postgres::Client,
-    table: Table,
-    path: &Path,
-) -> anyhow::Result<RunReport> {
-    let sha256 =
-        sha256_hex(File::open(path).with_context(|| format!("opening {}", path.display()))?)?;
-    let source = Source {
-        table,
-        name: path.display().to_string(),
-        version: None,
-        sha256: Some(sha256),
-    };
-    let file = File::open(path)?;
-    Ok(medrec_store::ingest(client, source, file).await?)
-}
-
-/// Loads every raw file of `dir`, `jobs` files at a time (each on its own connection, as the
-/// cloud's per-table functions do); then recomputes the loaded persons' features unless
-/// `features` is false (a bulk load followed by one `medrec features refresh`).
-pub async fn run(config: &DbConfig, dir: &Path, features: bool, jobs: usize) -> anyhow::Result<()> {
-    let files = raw_files(dir)?;
+/// Runs the pipeline over `objects` with `jobs` connections and gathers the changed persons;
+/// applies pending migrations first.
+pub async fn run_pipeline(
+    config: &DbConfig,
+    objects: Vec<(ObjectKind, ObjectRef)>,
+    jobs: usize,
+) -> anyhow::Result<(
+    Vec<(ObjectRef, Result<Processed, PipelineError>)>,
+    Vec<i64>,
+    deadpool_postgres::Pool,
+)> {
+    let jobs = jobs.clamp(1, objects.len().max(1));
     let mut client = medrec_store::connect(config).await?;
     let applied = medrec_store::migrate(&mut client).await?;
     if !applied.is_empty() {
         eprintln!("applied migrations: {}", applied.join(", "));
     }
-    let queue = std::sync::Arc::new(std::sync::Mutex::new(files.clone().into_iter().enumerate()));
-    let mut workers = tokio::task::JoinSet::new();
-    for _ in 0..jobs.clamp(1, files.len()) {
-        let queue = std::sync::Arc::clone(&queue);
-        let config = config.clone();
-        workers.spawn(async move {
-            let mut done = Vec::new();
-            let mut client = medrec_store::connect(&config).await?;
-            loop {
-                let next = queue.lock().expect("the file queue").next();
-                let Some((index, (table, path))) = next else {
-                    break;
-                };
-                let outcome = ingest_file(&mut client, table, &path).await;
-                done.push((index, path, outcome));
-            }
-            anyhow::Ok(done)
-        });
-    }
-    let mut outcomes = Vec::new();
-    while let Some(worker) = workers.join_next().await {
-        outcomes.extend(worker??);
-    }
-    // The report lists files in their sorted order, however the workers finished.
-    outcomes.sort_by_key(|(index, _, _)| *index);
+    let pool = medrec_store::pool(config, jobs)?;
+    // Locally the announced persons are gathered and recomputed once, after the batch: what the
+    // features queue and its function do in the cloud, in one set-based statement.
+    let pipeline = Pipeline::new(pool.clone(), FileSource, RecordingSink::new());
+    let outcomes = pipeline.objects_arrived(objects, jobs).await;
+    Ok((outcomes, pipeline.sink().persons(), pool))
+}
+
+/// Loads every raw file of `dir`, `jobs` files at a time (each on its own connection, as the
+/// cloud's per-table functions do); then recomputes the changed persons' features unless
+/// `features` is false (a bulk load followed by one `medrec features refresh`).
+pub async fn run(config: &DbConfig, dir: &Path, features: bool, jobs: usize) -> anyhow::Result<()> {
+    let objects = raw_files(dir)?
+        .into_iter()
+        .map(|(table, path)| Ok((ObjectKind::Csv(table), file_object(&path)?)))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let (outcomes, persons, pool) = run_pipeline(config, objects, jobs).await?;
     let mut reports = Vec::new();
     let mut failures = Vec::new();
-    for (_, path, outcome) in outcomes {
+    for (object, outcome) in outcomes {
         match outcome {
-            Ok(report) => reports.push(report),
+            Ok(Processed::Csv(report)) => reports.push(report),
+            Ok(other) => {
+                eprintln!("error: {}: {}", object.name, other.summary());
+                failures.push(object.name);
+            }
             Err(error) => {
                 eprintln!("error: {error:#}");
-                failures.push(path.display().to_string());
+                failures.push(object.name);
             }
         }
     }
     print_report(&reports);
-    if !features {
-        if !failures.is_empty() {
-            bail!("{} file(s) failed: {}", failures.len(), failures.join(", "));
+    if features {
+        let client = pool.get().await.context("no database connection")?;
+        let refreshed = medrec_pipeline::persons_changed(&client, &persons).await?;
+        println!();
+        println!("features recomputed for {refreshed} person(s):");
+        for (name, value) in medrec_store::features::summary(&client).await? {
+            println!("  {name:<22} {value}");
         }
-        return Ok(());
-    }
-    // Locally this does what the queue and the feature Lambda do in the cloud.
-    let mut persons: Vec<i64> = reports
-        .iter()
-        .flat_map(|r| r.persons.iter().copied())
-        .collect();
-    persons.sort_unstable();
-    persons.dedup();
-    let refreshed = medrec_store::features::refresh(&client, Some(&persons)).await?;
-    println!();
-    println!("features recomputed for {refreshed} person(s):");
-    for (name, value) in medrec_store::features::summary(&client).await? {
-        println!("  {name:<22} {value}");
     }
     if !failures.is_empty() {
         bail!("{} file(s) failed: {}", failures.len(), failures.join(", "));

@@ -1,9 +1,7 @@
 //! `medrec`: the whole pipeline on one machine.
 
 mod cluster;
-mod esm;
 mod features;
-mod generate;
 mod ingest;
 mod ingest_json;
 mod serve;
@@ -61,22 +59,9 @@ enum Command {
         #[command(subcommand)]
         command: FeaturesCommand,
     },
-    /// Emulate Lambda's SQS event source mappings locally (LocalStack cannot run them without
-    /// Docker): poll each queue and invoke its function through `cargo lambda watch`.
-    EventSourceMappings {
-        #[arg(long, default_value = ".local/mappings.json")]
-        mappings: PathBuf,
-        /// The Lambda Invoke API (`cargo lambda watch -A 127.0.0.1 -P 9000`).
-        #[arg(long, default_value = "http://127.0.0.1:9000")]
-        lambda_url: String,
-        /// Make failed messages visible again after this many seconds instead of the queue's
-        /// visibility timeout (local testing only).
-        #[arg(long)]
-        retry_after: Option<u64>,
-    },
     /// Write synthetic raw tables (or per-person vendor JSON files) with the sample's layout,
     /// vocabulary and defects.
-    Generate(generate::GenerateArgs),
+    Generate(medrec_generate::GenerateArgs),
     /// A PostgreSQL cluster that outlives this command (for `make local-up`): `start` prints
     /// `DATABASE_URL=...` and records the cluster in STATE/postgres.env; `stop` removes it.
     Postgres {
@@ -138,7 +123,7 @@ impl Database {
     fn from_env_or_throwaway() -> anyhow::Result<Database> {
         match std::env::var("DATABASE_URL") {
             Ok(url) if !url.is_empty() => Ok(Database {
-                config: DbConfig { url },
+                config: DbConfig::new(url),
                 cluster: None,
             }),
             _ => {
@@ -146,9 +131,7 @@ impl Database {
                     cluster::Cluster::start().context("starting a throwaway PostgreSQL")?;
                 eprintln!("started a throwaway PostgreSQL on port {}", cluster.port);
                 Ok(Database {
-                    config: DbConfig {
-                        url: cluster.url.clone(),
-                    },
+                    config: DbConfig::new(cluster.url.clone()),
                     cluster: Some(cluster),
                 })
             }
@@ -180,7 +163,7 @@ async fn main() -> anyhow::Result<()> {
             if keep {
                 if let Some(cluster) = db.cluster.as_mut() {
                     let path = cluster.keep();
-                    println!("DATABASE_URL={}", db.config.url);
+                    println!("DATABASE_URL={}", cluster.url);
                     eprintln!("kept the PostgreSQL cluster in {}", path.display());
                 }
             }
@@ -218,19 +201,7 @@ async fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::EventSourceMappings {
-            mappings,
-            lambda_url,
-            retry_after,
-        } => {
-            esm::run(
-                esm::read_mappings(&mappings)?,
-                lambda_url,
-                retry_after.map(std::time::Duration::from_secs),
-            )
-            .await
-        }
-        Command::Generate(args) => generate::run(args),
+        Command::Generate(args) => medrec_generate::run(args),
         Command::Serve {
             listen,
             pool_size,

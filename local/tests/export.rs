@@ -25,7 +25,7 @@ fn sample_dir() -> PathBuf {
 async fn medrec(db: &TestDb, args: &[&str]) -> Output {
     tokio::process::Command::new(MEDREC)
         .args(args)
-        .env("DATABASE_URL", &db.config.url)
+        .env("DATABASE_URL", db.config.expose_url())
         .env_remove("MEDREC_LOG")
         .output()
         .await

@@ -619,7 +619,7 @@ async fn generated_files_load() {
     let db = TestDb::migrated().await.unwrap();
     let output = tokio::process::Command::new(MEDREC)
         .args(["ingest", dir.path().to_str().unwrap()])
-        .env("DATABASE_URL", &db.config.url)
+        .env("DATABASE_URL", db.config.expose_url())
         .env_remove("MEDREC_LOG")
         .output()
         .await

@@ -32,7 +32,7 @@ async fn ingest_json(db: &TestDb, args: &[&str]) -> Output {
     tokio::process::Command::new(MEDREC)
         .arg("ingest-json")
         .args(args)
-        .env("DATABASE_URL", &db.config.url)
+        .env("DATABASE_URL", db.config.expose_url())
         .env_remove("MEDREC_LOG")
         .output()
         .await

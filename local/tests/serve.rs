@@ -40,7 +40,7 @@ async fn serve_answers_like_the_api_function() {
     let _server = Server(
         Command::new(MEDREC)
             .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-            .env("DATABASE_URL", &db.config.url)
+            .env("DATABASE_URL", db.config.expose_url())
             .env("MEDREC_API_KEY", "serve-test-key")
             .stdin(Stdio::null())
             .spawn()

@@ -1,6 +1,7 @@
-//! tests: vitals, imaging, ECG, echo, stress tests and other examinations, one finding a row.
-//! Vitals (blood pressure `SYS/DIA`, pulse, weight, height, BMI) come from the person's own
-//! baseline, so repeated measurements of one person agree with each other.
+//! The `tests` table (test results): vitals, imaging, ECG, echo, stress tests and other
+//! examinations, one finding a row. Vitals (blood pressure `SYS/DIA`, pulse, weight, height, BMI)
+//! come from the person's own baseline, so repeated measurements of one person agree with each
+//! other.
 
 use medrec_core::Table;
 

@@ -1,8 +1,9 @@
-//! A local stand-in for Lambda's SQS event source mappings, the one piece LocalStack cannot run
-//! without Docker. For each mapping in `.local/mappings.json` (written from infra/template.yaml by
-//! local/emulator/provision.py) it long-polls the queue, gathers up to the batch size within the
-//! batching window, invokes the function through the Lambda Invoke API that `cargo lambda watch`
-//! serves, and then, as the real mapping does:
+//! `medrec-dev event-source-mappings`: a local stand-in for Lambda's SQS event source mappings,
+//! the one piece LocalStack cannot run without Docker. For each mapping in `.local/mappings.json`
+//! (written from infra/template.yaml by local/emulator/provision.py) it long-polls the queue,
+//! gathers up to the batch size within the batching window, invokes the function with an
+//! `SqsEvent` through the Lambda Invoke API that `cargo lambda watch` serves, and then, as the
+//! real mapping does:
 //! - on success, deletes the batch, except the messages listed in `batchItemFailures` when the
 //!   mapping reports batch item failures;
 //! - on a function error or an unreadable response, deletes nothing.
@@ -12,11 +13,11 @@
 //! as in AWS. `--retry-after` optionally shortens the wait before a retry (a local-only knob for
 //! tests; unset, the queue's visibility timeout applies as in the cloud).
 
-use std::collections::HashMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use aws_sdk_sqs::types::{
     ChangeMessageVisibilityBatchRequestEntry, DeleteMessageBatchRequestEntry, Message,
     MessageSystemAttributeName, QueueAttributeName,
@@ -26,7 +27,7 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::{connect::HttpConnector, Client as HttpClient};
 use hyper_util::rt::TokioExecutor;
 use serde::Deserialize;
-use serde_json::{json, Value as Json};
+use serde_json::Value as Json;
 
 /// One SQS event source mapping, as provision.py writes it.
 #[derive(Debug, Clone, Deserialize)]
@@ -183,7 +184,7 @@ impl Poller {
 
     /// Invokes the function with the batch and settles each message.
     async fn deliver(&self, batch: Vec<Message>) -> anyhow::Result<()> {
-        let event = self.event(&batch);
+        let event = sqs_event(&batch, &self.arn, &self.region);
         let failed: Vec<String> = match self.invoke(&event).await {
             Ok(response) => match self.failures(&response, &batch) {
                 Some(failed) => failed,
@@ -208,39 +209,10 @@ impl Poller {
         Ok(())
     }
 
-    /// The SQS event Lambda would send (the shape of aws_lambda_events' SqsEvent).
-    fn event(&self, batch: &[Message]) -> Json {
-        let records: Vec<Json> = batch
-            .iter()
-            .map(|m| {
-                let attributes: HashMap<String, String> = m
-                    .attributes()
-                    .map(|a| {
-                        a.iter()
-                            .map(|(k, v)| (k.as_str().to_owned(), v.clone()))
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                json!({
-                    "messageId": m.message_id(),
-                    "receiptHandle": m.receipt_handle(),
-                    "body": m.body(),
-                    "attributes": attributes,
-                    "messageAttributes": {},
-                    "md5OfBody": m.md5_of_body(),
-                    "eventSource": "aws:sqs",
-                    "eventSourceARN": self.arn,
-                    "awsRegion": self.region,
-                })
-            })
-            .collect();
-        json!({ "Records": records })
-    }
-
-    async fn invoke(&self, event: &Json) -> anyhow::Result<Json> {
+    async fn invoke(&self, event: &SqsEvent) -> anyhow::Result<Json> {
         let request = hyper::Request::post(&self.invoke_url)
             .header("content-type", "application/json")
-            .body(Full::new(Bytes::from(event.to_string())))?;
+            .body(Full::new(Bytes::from(serde_json::to_vec(event)?)))?;
         let response = self
             .http
             .request(request)
@@ -326,9 +298,83 @@ impl Poller {
     }
 }
 
+/// The SQS event Lambda sends for a batch received from the queue `arn`: each message's id,
+/// receipt handle, body, MD5 and system attributes (message attributes are not forwarded).
+fn sqs_event(batch: &[Message], arn: &str, region: &str) -> SqsEvent {
+    let mut event = SqsEvent::default();
+    event.records = batch
+        .iter()
+        .map(|m| {
+            // SqsMessage is #[non_exhaustive]: built from its default, field by field.
+            let mut record = SqsMessage::default();
+            record.message_id = m.message_id().map(str::to_owned);
+            record.receipt_handle = m.receipt_handle().map(str::to_owned);
+            record.body = m.body().map(str::to_owned);
+            record.md5_of_body = m.md5_of_body().map(str::to_owned);
+            record.attributes = m
+                .attributes()
+                .map(|a| {
+                    a.iter()
+                        .map(|(k, v)| (k.as_str().to_owned(), v.clone()))
+                        .collect()
+                })
+                .unwrap_or_default();
+            record.event_source = Some("aws:sqs".to_owned());
+            record.event_source_arn = Some(arn.to_owned());
+            record.aws_region = Some(region.to_owned());
+            record
+        })
+        .collect();
+    event
+}
+
 fn all_ids(batch: &[Message]) -> Vec<String> {
     batch
         .iter()
         .filter_map(|m| m.message_id().map(str::to_owned))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_sqs::types::MessageSystemAttributeName as Attr;
+    use serde_json::json;
+
+    /// The event has the fields (and names) Lambda sends, which the functions deserialize as
+    /// `SqsEvent`.
+    #[test]
+    fn the_event_is_what_lambda_sends() {
+        let message = Message::builder()
+            .message_id("m-1")
+            .receipt_handle("rh-1")
+            .body(r#"{"Records":[]}"#)
+            .md5_of_body("0123")
+            .attributes(Attr::ApproximateReceiveCount, "2")
+            .attributes(Attr::SentTimestamp, "1700000000000")
+            .build();
+        let arn = "arn:aws:sqs:us-east-1:000000000000:medrec-features";
+        let event = sqs_event(&[message], arn, "us-east-1");
+        let got = serde_json::to_value(&event).unwrap();
+        assert_eq!(
+            got,
+            json!({ "Records": [{
+                "messageId": "m-1",
+                "receiptHandle": "rh-1",
+                "body": r#"{"Records":[]}"#,
+                "md5OfBody": "0123",
+                "md5OfMessageAttributes": null,
+                "attributes": {
+                    "ApproximateReceiveCount": "2",
+                    "SentTimestamp": "1700000000000",
+                },
+                "messageAttributes": {},
+                "eventSource": "aws:sqs",
+                "eventSourceARN": arn,
+                "awsRegion": "us-east-1",
+            }]})
+        );
+        let back: SqsEvent = serde_json::from_value(got).unwrap();
+        assert_eq!(back, event);
+    }
 }

@@ -1,5 +1,5 @@
-//! `medrec generate`: synthetic raw tables with the sample's layout, vocabulary and defects, at
-//! any size.
+//! The generator behind `medrec generate`: synthetic raw tables with the sample's layout,
+//! vocabulary and defects, at any size.
 //!
 //! Each person is a pure function of (seed, person index); each table's rows for that person
 //! come from their own random streams (see `rng.rs`). The five CSV files are written by five
@@ -18,7 +18,7 @@ mod lifestyle;
 mod person;
 mod rng;
 mod rx;
-mod tests;
+mod test_results;
 mod vocab;
 
 use std::fs::{self, File};
@@ -87,8 +87,6 @@ const EXTRA_MAX: u32 = 4;
 const MAX_VERSION: u32 = 200;
 /// Keeps person id * `IDS_PER_PERSON` within a signed 64-bit integer with room to spare.
 const MAX_PERSON_ID: i64 = 9_000_000_000_000;
-
-pub const SCHEMA: &str = "medrec.vendor-person.v1";
 
 /// Validated options.
 #[derive(Debug, Clone)]
@@ -180,7 +178,7 @@ pub struct Vocab {
     rx: rx::Rx,
     conditions: conditions::Conditions,
     labs: labs::Labs,
-    tests: tests::Tests,
+    tests: test_results::Tests,
 }
 
 impl Vocab {
@@ -190,7 +188,7 @@ impl Vocab {
             rx: rx::Rx::new(),
             conditions: conditions::Conditions::new(),
             labs: labs::Labs::new(),
-            tests: tests::Tests::new(),
+            tests: test_results::Tests::new(),
         }
     }
 }
@@ -368,7 +366,7 @@ fn person_json(
 ) -> [u64; 5] {
     buf.clear();
     buf.extend_from_slice(b"{\"schema\":");
-    fields::json_string(buf, SCHEMA);
+    fields::json_string(buf, medrec_core::vendor::SCHEMA_ID);
     buf.extend_from_slice(b",\"vendor_id\":");
     fields::json_string(buf, &cfg.vendor_id);
     buf.extend_from_slice(
@@ -509,7 +507,7 @@ fn report(out: &Path, format: Format, written: &[Written], seconds: f64) {
 }
 
 #[cfg(test)]
-mod unit_tests {
+mod tests {
     use super::*;
 
     fn config(persons: u64, only: Option<u64>, version: u32) -> Config {
@@ -533,7 +531,7 @@ mod unit_tests {
             rx::Rx::EXTRA,
             conditions::Conditions::EXTRA,
             labs::Labs::EXTRA,
-            tests::Tests::EXTRA,
+            test_results::Tests::EXTRA,
         ] {
             assert!(0 <= min && min <= max && max as u32 <= EXTRA_MAX);
         }
