@@ -7,9 +7,7 @@ use std::time::SystemTime;
 use anyhow::{bail, Context};
 use medrec_core::Table;
 use medrec_pipeline::memory::RecordingSink;
-use medrec_pipeline::{
-    ObjectKind, ObjectRef, ObjectSource, Opened, Pipeline, PipelineError, Processed,
-};
+use medrec_pipeline::{ObjectKind, ObjectRef, ObjectSource, Opened, Pipeline, PipelineError, Processed};
 use medrec_store::{DbConfig, RunReport, RunStatus};
 
 /// Local files as the pipeline's object source.
@@ -66,64 +64,73 @@ pub fn files_with_extension(dir: &Path, ext: &str) -> anyhow::Result<Vec<PathBuf
     Ok(files)
 }
 
-/// The CSV files of a directory with their tables, in table then name order. Fails, naming the
-/// file, if a CSV's name does not start with a table name.
-pub fn raw_files(dir: &Path) -> anyhow::Result<Vec<(Table, PathBuf)>> {
-    let mut files = Vec::new();
-    for path in files_with_extension(dir, "csv")? {
-        let name = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or_default();
-        let Some(table) = Table::from_file_name(name) else {
-            bail!(
-                "{}: no such table (a raw file's name must start with one of: {})",
-                path.display(),
-                Table::ALL.map(|t| t.name()).join(", ")
-            );
-        };
-        files.push((table, path));
-    }
-    files.sort();
-    Ok(files)
+/// The CSV files of a directory with the table each one's name names (`None`: no table), in
+/// name order.
+pub fn raw_files(dir: &Path) -> anyhow::Result<Vec<(Option<Table>, PathBuf)>> {
+    Ok(files_with_extension(dir, "csv")?
+        .into_iter()
+        .map(|path| {
+            let name = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default();
+            (Table::from_file_name(name), path)
+        })
+        .collect())
 }
 
-/// Runs the pipeline over `objects` with `jobs` connections and gathers the changed persons;
-/// applies pending migrations first.
-pub async fn run_pipeline(
-    config: &DbConfig,
-    objects: Vec<(ObjectKind, ObjectRef)>,
-    jobs: usize,
-) -> anyhow::Result<(
-    Vec<(ObjectRef, Result<Processed, PipelineError>)>,
-    Vec<i64>,
-    deadpool_postgres::Pool,
-)> {
-    let jobs = jobs.clamp(1, objects.len().max(1));
+/// The pipeline as the command runs it: local files, and the announced persons gathered to be
+/// recomputed once after the batch (what the features queue and its function do in the cloud,
+/// in one set-based statement). Applies pending migrations first.
+pub type LocalPipeline = Pipeline<FileSource, RecordingSink>;
+
+pub async fn pipeline(config: &DbConfig, connections: usize) -> anyhow::Result<LocalPipeline> {
     let mut client = medrec_store::connect(config).await?;
     let applied = medrec_store::migrate(&mut client).await?;
     if !applied.is_empty() {
         eprintln!("applied migrations: {}", applied.join(", "));
     }
-    let pool = medrec_store::pool(config, jobs)?;
-    // Locally the announced persons are gathered and recomputed once, after the batch: what the
-    // features queue and its function do in the cloud, in one set-based statement.
-    let pipeline = Pipeline::new(pool.clone(), FileSource, RecordingSink::new());
-    let outcomes = pipeline.objects_arrived(objects, jobs).await;
-    Ok((outcomes, pipeline.sink().persons(), pool))
+    let pool = medrec_store::pool(config, connections.max(1))?;
+    Ok(Pipeline::new(pool, FileSource, RecordingSink::new()))
+}
+
+/// Recomputes the features of every person the pipeline announced; returns how many.
+pub async fn recompute_announced(pipeline: &LocalPipeline) -> anyhow::Result<i64> {
+    let client = pipeline
+        .pool()
+        .get()
+        .await
+        .context("no database connection")?;
+    Ok(medrec_pipeline::persons_changed(&client, &pipeline.sink().persons()).await?)
 }
 
 /// Loads every raw file of `dir`, `jobs` files at a time (each on its own connection, as the
 /// cloud's per-table functions do); then recomputes the changed persons' features unless
-/// `features` is false (a bulk load followed by one `medrec features refresh`).
+/// `features` is false (a bulk load followed by one `medrec features refresh`). A file whose name
+/// names no table is recorded as refused and reported; the others load.
 pub async fn run(config: &DbConfig, dir: &Path, features: bool, jobs: usize) -> anyhow::Result<()> {
-    let objects = raw_files(dir)?
-        .into_iter()
-        .map(|(table, path)| Ok((ObjectKind::Csv(table), file_object(&path)?)))
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    let (outcomes, persons, pool) = run_pipeline(config, objects, jobs).await?;
-    let mut reports = Vec::new();
+    let mut objects = Vec::new();
+    let mut unknown = Vec::new();
+    for (table, path) in raw_files(dir)? {
+        match table {
+            Some(table) => objects.push((ObjectKind::Csv(table), file_object(&path)?)),
+            None => unknown.push(file_object(&path)?),
+        }
+    }
+    let jobs = jobs.clamp(1, objects.len().max(1));
+    let pipeline = pipeline(config, jobs).await?;
     let mut failures = Vec::new();
+    for object in unknown {
+        let reason = format!(
+            "no such table (a raw file's name must start with one of: {})",
+            Table::ALL.map(|t| t.name()).join(", ")
+        );
+        let refused = pipeline.refuse(&object, reason).await?;
+        eprintln!("error: {refused}");
+        failures.push(object.name);
+    }
+    let outcomes = pipeline.objects_arrived(objects, jobs).await;
+    let mut reports = Vec::new();
     for (object, outcome) in outcomes {
         match outcome {
             Ok(Processed::Csv(report)) => reports.push(report),
@@ -139,8 +146,12 @@ pub async fn run(config: &DbConfig, dir: &Path, features: bool, jobs: usize) -> 
     }
     print_report(&reports);
     if features {
-        let client = pool.get().await.context("no database connection")?;
-        let refreshed = medrec_pipeline::persons_changed(&client, &persons).await?;
+        let refreshed = recompute_announced(&pipeline).await?;
+        let client = pipeline
+            .pool()
+            .get()
+            .await
+            .context("no database connection")?;
         println!();
         println!("features recomputed for {refreshed} person(s):");
         for (name, value) in medrec_store::features::summary(&client).await? {

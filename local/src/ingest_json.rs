@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 use medrec_pipeline::{ObjectKind, ObjectRef, Processed};
 use medrec_store::vendor::{RowCounts, VendorReport, VendorStatus};
 use medrec_store::DbConfig;
@@ -43,7 +43,8 @@ pub async fn run(
         })
         .collect();
     let started = Instant::now();
-    let (outcomes, persons, pool) = crate::ingest::run_pipeline(config, objects, workers).await?;
+    let pipeline = crate::ingest::pipeline(config, workers).await?;
+    let outcomes = pipeline.objects_arrived(objects, workers).await;
     let elapsed = started.elapsed();
 
     let mut reports = Vec::new();
@@ -65,9 +66,8 @@ pub async fn run(
     summary.print(count, workers, elapsed);
 
     if features {
-        let client = pool.get().await.context("no database connection")?;
         let t = Instant::now();
-        let refreshed = medrec_pipeline::persons_changed(&client, &persons).await?;
+        let refreshed = crate::ingest::recompute_announced(&pipeline).await?;
         println!(
             "features recomputed for {refreshed} person(s) in {:.2} s",
             t.elapsed().as_secs_f64()

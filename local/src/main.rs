@@ -4,6 +4,7 @@ mod cluster;
 mod features;
 mod ingest;
 mod ingest_json;
+mod runs;
 mod serve;
 
 use std::path::PathBuf;
@@ -54,6 +55,20 @@ enum Command {
     },
     /// Apply pending migrations to DATABASE_URL.
     Migrate,
+    /// What became of the objects that reached DATABASE_URL, newest first: every upload or file
+    /// (loaded, already loaded, ignored, rejected with a reason, failed, superseded, refused).
+    Runs {
+        /// How many to show.
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+        /// Only this outcome (loaded, already_loaded, ignored, rejected, failed, superseded,
+        /// refused).
+        #[arg(long)]
+        outcome: Option<medrec_store::receipts::Outcome>,
+        /// One JSON object per line instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Per-person features in DATABASE_URL.
     Features {
         #[command(subcommand)]
@@ -176,6 +191,14 @@ async fn main() -> anyhow::Result<()> {
         } => {
             let db = Database::from_env_or_throwaway()?;
             ingest_json::run(&db.config, &path, workers, !no_features).await
+        }
+        Command::Runs {
+            limit,
+            outcome,
+            json,
+        } => {
+            let client = medrec_store::connect(&DbConfig::from_env()?).await?;
+            runs::print(&client, limit, outcome, json).await
         }
         Command::Migrate => {
             let mut client = medrec_store::connect(&DbConfig::from_env()?).await?;

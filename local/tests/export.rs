@@ -283,7 +283,7 @@ async fn export_rejects_an_unknown_format() {
 }
 
 #[tokio::test]
-async fn ingest_fails_naming_a_file_of_no_table() {
+async fn ingest_fails_naming_a_file_of_no_table_and_loads_the_others() {
     let db = TestDb::migrated().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     std::fs::copy(sample_dir().join("rx_ae.csv"), dir.path().join("rx_ae.csv")).unwrap();
@@ -293,4 +293,20 @@ async fn ingest_fails_naming_a_file_of_no_table() {
     assert_ne!(output.status.code(), Some(0));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("notes.csv"), "{stderr}");
+    // The other files load; the unknown one is on record with its reason.
+    let client = db.client().await.unwrap();
+    let loaded: i64 = client
+        .query_one("SELECT count(*) FROM ingest_run WHERE status = 'loaded' AND table_name = 'rx'", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(loaded, 1);
+    let runs = medrec(&db, &["runs"]).await;
+    assert!(runs.status.success(), "{}", describe(&runs));
+    let listed = String::from_utf8_lossy(&runs.stdout);
+    let notes = listed.lines().find(|l| l.ends_with("notes.csv")).expect("notes.csv listed");
+    assert!(notes.contains(" refused "), "{listed}");
+    assert!(listed.contains("no such table"), "{listed}");
+    let rx = listed.lines().find(|l| l.ends_with("rx_ae.csv")).expect("rx_ae.csv listed");
+    assert!(rx.contains(" loaded ") && rx.contains(" 480 ") && rx.contains(" 326 "), "{listed}");
 }

@@ -5,6 +5,7 @@
 //! Routes:
 //! - `GET /persons/{id}?since=&until=&types=`: every clean resource of the person, by table
 //! - `GET /persons/{id}/features?as_of=`: the person's features
+//! - `GET /runs?limit=&outcome=`: what became of the objects that reached medrec, newest first
 //! - `GET /health`: the database answers (no key needed)
 //! - `GET /openapi.json`: the contract (`functions/api/openapi.json`)
 //!
@@ -28,6 +29,7 @@ use axum::{Json, Router};
 use deadpool_postgres::{Pool, PoolError};
 use medrec_store::features;
 use medrec_store::person::{self, ResourceFilter};
+use medrec_store::receipts;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -55,6 +57,7 @@ const PERSON: &str = "/persons/{id}";
 /// `{id}` routes match with an empty id; not an unknown path.
 const PERSON_EMPTY_ID: &str = "/persons/";
 const FEATURES: &str = "/persons/{id}/features";
+const RUNS: &str = "/runs";
 const HEALTH: &str = "/health";
 const OPENAPI_PATH: &str = "/openapi.json";
 
@@ -68,6 +71,7 @@ pub fn router(pool: Pool, api_key: &str) -> anyhow::Result<Router> {
         .route(PERSON, get(person))
         .route(PERSON_EMPTY_ID, get(person))
         .route(FEATURES, get(person_features))
+        .route(RUNS, get(runs))
         .route(OPENAPI_PATH, get(openapi))
         .route_layer(middleware::from_fn_with_state(key, require_api_key))
         .route(HEALTH, get(health))
@@ -125,6 +129,7 @@ async fn log_request(request: Request, next: Next) -> Response {
     {
         Some(PERSON | PERSON_EMPTY_ID) => "person",
         Some(FEATURES) => "features",
+        Some(RUNS) => "runs",
         Some(HEALTH) => "health",
         Some(OPENAPI_PATH) => "openapi",
         _ => "unknown",
@@ -198,6 +203,23 @@ async fn person_features(
         "as_of": as_of.map(|d| d.to_string()),
         "computed_at": doc.computed_at.map(|t| t.to_rfc3339()),
     })))
+}
+
+/// Receipts listed per request at most.
+const MAX_RUNS: i64 = 1000;
+
+async fn runs(
+    State(pool): State<Pool>,
+    params: Params,
+) -> Result<Json<serde_json::Value>, Problem> {
+    params.allow(&["limit", "outcome"])?;
+    let limit = params.integer("limit", 1, MAX_RUNS)?.unwrap_or(50);
+    let outcome = params.outcome("outcome")?;
+    let client = client(&pool, "runs").await?;
+    let runs = receipts::recent(&client, limit, outcome)
+        .await
+        .map_err(|e| Problem::database("runs", &e))?;
+    Ok(Json(json!({ "runs": runs })))
 }
 
 async fn openapi(params: Params) -> Result<Response, Problem> {

@@ -5,6 +5,7 @@ use axum::extract::{FromRequestParts, Path, Query};
 use axum::http::request::Parts;
 use chrono::NaiveDate;
 use medrec_core::{PersonId, Table};
+use medrec_store::receipts::Outcome;
 
 use crate::problem::Problem;
 
@@ -69,6 +70,32 @@ impl Params {
                 "{name} must be a date written YYYY-MM-DD"
             ))),
         }
+    }
+
+    /// A decimal integer within `min..=max`.
+    pub fn integer(&self, name: &'static str, min: i64, max: i64) -> Result<Option<i64>, Problem> {
+        let Some(text) = self.get(name) else {
+            return Ok(None);
+        };
+        match text.parse::<i64>() {
+            Ok(n) if (min..=max).contains(&n) && text.bytes().all(|b| b.is_ascii_digit()) => {
+                Ok(Some(n))
+            }
+            _ => Err(Problem::bad_request(format!(
+                "{name} must be a whole number from {min} to {max}"
+            ))),
+        }
+    }
+
+    /// One of the object outcomes of `medrec_store::receipts::Outcome`.
+    pub fn outcome(&self, name: &'static str) -> Result<Option<Outcome>, Problem> {
+        let Some(text) = self.get(name) else {
+            return Ok(None);
+        };
+        text.parse().map(Some).map_err(|_| {
+            let known: Vec<&str> = Outcome::ALL.iter().map(|o| o.as_str()).collect();
+            Problem::bad_request(format!("{name} must be one of: {}", known.join(", ")))
+        })
     }
 
     /// A comma-separated list of table names, without repeats.

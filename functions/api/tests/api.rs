@@ -323,7 +323,7 @@ async fn the_served_contract_is_the_committed_file_and_matches_the_router() {
     assert_eq!(served.body, committed);
     // Every documented path answers (with a real person in place of the template).
     let paths = committed["paths"].as_object().unwrap();
-    assert_eq!(paths.len(), 4);
+    assert_eq!(paths.len(), 5);
     for path in paths.keys() {
         let uri = path.replace("{person_id}", "3591");
         let answer = get(&api, &uri).await;
@@ -379,4 +379,49 @@ async fn request_bodies_beyond_the_limit_get_a_problem_document() {
     .unwrap();
     assert_eq!(body["status"], 413);
     assert_eq!(body["detail"], "the API takes no request body");
+}
+
+#[tokio::test]
+async fn runs_list_what_became_of_each_object_newest_first() {
+    let (db, api) = sample_api().await;
+    let client = db.client().await.unwrap();
+    for (source, outcome, reason) in [
+        ("s3://b/raw/rx/a.csv", "loaded", None),
+        ("s3://b/raw/foo/x.csv", "refused", Some("the key's raw/<table>/ prefix names no known table")),
+        ("s3://b/raw/rx/a.csv", "already_loaded", None),
+    ] {
+        client
+            .execute(
+                "INSERT INTO object_receipt (source, outcome, reason) VALUES ($1, $2, $3)",
+                &[&source, &outcome, &reason],
+            )
+            .await
+            .unwrap();
+    }
+    let all = get(&api, "/runs").await;
+    assert_eq!(all.status, StatusCode::OK);
+    let outcomes: Vec<&str> = all.body["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(outcomes, ["already_loaded", "refused", "loaded"]);
+
+    let refused = get(&api, "/runs?outcome=refused&limit=10").await;
+    let runs = refused.body["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0]["source"], "s3://b/raw/foo/x.csv");
+    assert!(runs[0]["reason"].as_str().unwrap().contains("prefix"));
+    assert_eq!(get(&api, "/runs?limit=1").await.body["runs"].as_array().unwrap().len(), 1);
+
+    for bad in ["/runs?limit=0", "/runs?limit=1001", "/runs?limit=x", "/runs?outcome=lost", "/runs?since=2020-01-01"] {
+        let answer = get(&api, bad).await;
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{bad}");
+        assert_eq!(answer.content_type, "application/problem+json", "{bad}");
+    }
+    assert_eq!(
+        call(&api, Method::GET, "/runs", None).await.status,
+        StatusCode::UNAUTHORIZED
+    );
 }

@@ -60,6 +60,15 @@ impl PipelineError {
         }
     }
 
+    /// The failure in words fit for logs and the ledger (no record values).
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    pub(crate) fn mark_recorded(&mut self) {
+        self.recorded = true;
+    }
+
     pub fn kind(&self) -> ErrorKind {
         self.kind
     }

@@ -10,6 +10,7 @@ use medrec_core::vendor::{check_size, VendorError, VendorReason, MAX_FILE_BYTES}
 use medrec_core::Table;
 use medrec_store::load::{already_loaded_report, find_loaded};
 use medrec_store::vendor::{ingest_vendor_file, reject, VendorReport, VendorSource, VendorStatus};
+use medrec_store::receipts::{Outcome, Receipt};
 use medrec_store::{ErrorKind, RunReport, Source};
 
 use crate::{ObjectRef, ObjectSource, Opened, PersonsSink, PipelineError};
@@ -118,16 +119,18 @@ impl<S: ObjectSource, P: PersonsSink> Pipeline<S, P> {
         object: &ObjectRef,
         accepts: Accepts,
     ) -> Result<Processed, PipelineError> {
-        let kind = ObjectKind::of_key(key)
-            .and_then(|kind| accepts.check(kind).map(|()| kind))
-            .map_err(|message| PipelineError::permanent(&object.name, message))?;
+        let kind = match ObjectKind::of_key(key).and_then(|kind| accepts.check(kind).map(|()| kind))
+        {
+            Ok(kind) => kind,
+            Err(message) => return self.refuse(object, message).await.map(Processed::Refused),
+        };
         match self.object_arrived(kind, object).await {
             Err(error) if !error.should_retry() => Ok(Processed::Refused(error)),
             other => other,
         }
     }
 
-    /// Processes one object of a known kind.
+    /// Processes one object of a known kind, and records what became of it.
     pub async fn object_arrived(
         &self,
         kind: ObjectKind,
@@ -139,9 +142,52 @@ impl<S: ObjectSource, P: PersonsSink> Pipeline<S, P> {
         };
         match &processed {
             Ok(outcome) => tracing::info!(outcome = outcome.summary(), "object processed"),
-            Err(error) => tracing::warn!(kind = ?error.kind(), "object failed"),
+            Err(error) => tracing::info!(kind = ?error.kind(), "object failed"),
         }
-        processed
+        let recorded = self.record(&receipt_of(kind, object, &processed)).await;
+        match (processed, recorded) {
+            (processed, Ok(())) => processed,
+            // Not on record yet: worth retrying, and the retry records it.
+            (Ok(_), Err(error)) => Err(error),
+            (Err(error), Err(_)) => Err(error),
+        }
+    }
+
+    /// Records an object that cannot be processed at all (under no known prefix or table, or
+    /// sent to a caller that does not take it) and returns the settled failure; if even that
+    /// cannot be recorded, the error is one to retry.
+    pub async fn refuse(
+        &self,
+        object: &ObjectRef,
+        message: impl Into<String>,
+    ) -> Result<PipelineError, PipelineError> {
+        let message = message.into();
+        tracing::info!(reason = %message, "object refused");
+        self.record(&Receipt {
+            source: object.name.clone(),
+            version: object.version.clone(),
+            kind: None,
+            table: None,
+            outcome: Outcome::Refused,
+            reason: Some(message.clone()),
+            run_id: None,
+            file_id: None,
+            persons: 0,
+        })
+        .await?;
+        let mut error = PipelineError::permanent(&object.name, message);
+        error.mark_recorded();
+        Ok(error)
+    }
+
+    async fn record(&self, receipt: &Receipt) -> Result<(), PipelineError> {
+        let client = self.pool.get().await.map_err(|e| {
+            PipelineError::transient(&receipt.source, "no database connection", e)
+        })?;
+        medrec_store::receipts::record(&client, receipt)
+            .await
+            .map(|_| ())
+            .map_err(|e| PipelineError::transient(&receipt.source, "recording the outcome", e))
     }
 
     /// Processes `objects`, up to `concurrency` at a time (each holding one pooled connection);
@@ -309,6 +355,73 @@ impl Processed {
             Processed::Superseded | Processed::Refused(_) => &[],
         }
     }
+}
+
+/// The ledger row of one attempt at `object`.
+fn receipt_of(
+    kind: ObjectKind,
+    object: &ObjectRef,
+    processed: &Result<Processed, PipelineError>,
+) -> Receipt {
+    let (kind_name, table) = match kind {
+        ObjectKind::Csv(table) => ("csv", Some(table)),
+        ObjectKind::Vendor => ("vendor", None),
+    };
+    let mut receipt = Receipt {
+        source: object.name.clone(),
+        version: object.version.clone(),
+        kind: Some(kind_name),
+        table,
+        outcome: Outcome::Failed,
+        reason: None,
+        run_id: None,
+        file_id: None,
+        persons: 0,
+    };
+    match processed {
+        Ok(processed) => {
+            receipt.persons = processed.persons().len();
+            match processed {
+                Processed::Csv(report) => {
+                    receipt.run_id = Some(report.run_id);
+                    receipt.outcome = match report.status {
+                        medrec_store::RunStatus::Loaded => Outcome::Loaded,
+                        medrec_store::RunStatus::AlreadyLoaded { .. } => Outcome::AlreadyLoaded,
+                    };
+                    if report.status == medrec_store::RunStatus::Loaded && report.raw_rows == 0 {
+                        receipt.reason = Some("no data rows (a header only)".to_owned());
+                    }
+                }
+                Processed::Vendor(report) => {
+                    receipt.file_id = Some(report.file_id);
+                    (receipt.outcome, receipt.reason) = match &report.status {
+                        VendorStatus::Loaded => (Outcome::Loaded, None),
+                        VendorStatus::Ignored { reason, .. } => {
+                            (Outcome::Ignored, Some((*reason).to_owned()))
+                        }
+                        // The reason's code only: a detail may quote the file.
+                        VendorStatus::Rejected { reason, .. } => {
+                            (Outcome::Rejected, Some(reason.as_str().to_owned()))
+                        }
+                    };
+                }
+                Processed::Superseded => receipt.outcome = Outcome::Superseded,
+                Processed::Refused(error) => {
+                    receipt.outcome = Outcome::Rejected;
+                    receipt.reason = Some(error.message().to_owned());
+                }
+            }
+        }
+        Err(error) => {
+            receipt.outcome = match (error.kind(), error.should_retry()) {
+                (ErrorKind::Permanent, false) => Outcome::Rejected,
+                (ErrorKind::Permanent, true) => Outcome::Refused,
+                (ErrorKind::Transient, _) => Outcome::Failed,
+            };
+            receipt.reason = Some(error.message().to_owned());
+        }
+    }
+    receipt
 }
 
 /// "Persons changed": recomputes their features (deduplicated, one set-based statement).

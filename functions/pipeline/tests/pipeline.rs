@@ -110,6 +110,11 @@ async fn a_csv_is_loaded_and_its_persons_announced_and_a_redelivery_is_not_read_
         vec![persons.clone(), persons]
     );
     assert_eq!(count(&db, "SELECT count(*) FROM ingest_run").await, runs);
+    // Both attempts are on record.
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM object_receipt WHERE outcome IN ('loaded', 'already_loaded') AND run_id IS NOT NULL AND persons > 0").await,
+        2
+    );
 }
 
 #[tokio::test]
@@ -182,6 +187,10 @@ async fn an_unusable_csv_is_recorded_and_settled_not_retried() {
         1
     );
     assert!(pipeline.sink().announcements().is_empty());
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM object_receipt WHERE outcome = 'rejected' AND reason LIKE 'unusable file: %'").await,
+        1
+    );
 
     // Called directly (as the command does), the same failure is an error to report.
     let direct = pipeline
@@ -211,6 +220,10 @@ async fn failures_worth_retrying_are_errors_and_a_retry_heals_them() {
     assert_eq!(unreadable.kind(), ErrorKind::Transient);
     assert!(unreadable.should_retry());
     assert_eq!(count(&db, "SELECT count(*) FROM ingest_run").await, 0);
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM object_receipt WHERE outcome = 'failed'").await,
+        1
+    );
 
     // Loaded, but the announcement failed: the retry finds the load and announces.
     let source = MemorySource::new();
@@ -239,7 +252,7 @@ async fn failures_worth_retrying_are_errors_and_a_retry_heals_them() {
 }
 
 #[tokio::test]
-async fn overwritten_objects_are_superseded_and_misrouted_ones_dead_lettered() {
+async fn overwritten_objects_are_superseded_and_misrouted_ones_refused_on_record() {
     let db = TestDb::migrated().await.unwrap();
     let source = MemorySource::new();
     source.put(RX_NAME, Some("e2"), sample("rx_ae.csv"));
@@ -269,14 +282,25 @@ async fn overwritten_objects_are_superseded_and_misrouted_ones_dead_lettered() {
         ("raw/vitals/x.csv", Accepts::Raw(None)),
         ("elsewhere/x.csv", Accepts::Any),
     ] {
-        let error = pipeline
+        let refused = pipeline
             .notified(key, &object(RX_NAME, "e2"), accepts)
             .await
-            .unwrap_err();
-        // Nothing can record these, so they go to the DLQ rather than vanish.
+            .unwrap();
+        // On record with the reason, so settled rather than retried.
+        let Processed::Refused(error) = refused else {
+            panic!("{key}: {refused:?}")
+        };
         assert_eq!(error.kind(), ErrorKind::Permanent, "{key}");
-        assert!(error.should_retry(), "{key}");
+        assert!(!error.should_retry(), "{key}");
     }
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM object_receipt WHERE outcome = 'refused' AND reason IS NOT NULL").await,
+        4
+    );
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM object_receipt WHERE outcome = 'superseded'").await,
+        2
+    );
     assert_eq!(count(&db, "SELECT count(*) FROM ingest_run").await, 0);
     assert!(pipeline.sink().announcements().is_empty());
 }
@@ -348,6 +372,22 @@ async fn vendor_files_load_are_ignored_when_not_newer_and_rejected_with_a_reason
         )
         .await,
         2
+    );
+    let ledger: String = db
+        .client()
+        .await
+        .unwrap()
+        .query_one(
+            "SELECT string_agg(outcome || ':' || coalesce(reason, ''), ',' ORDER BY receipt_id)
+             FROM object_receipt WHERE kind = 'vendor' AND file_id IS NOT NULL",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        ledger,
+        "loaded:,ignored:same_file,rejected:invalid_json,rejected:too_large"
     );
 }
 

@@ -6,6 +6,7 @@ pub mod features;
 pub mod load;
 pub mod migrate;
 pub mod person;
+pub mod receipts;
 pub mod pg_value;
 pub mod schema_doc;
 pub mod test_db;

@@ -44,6 +44,7 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
     migration!("0006_vendor.sql"),
     migration!("0007_features_by_person.sql"),
     migration!("0008_vocabulary.sql"),
+    migration!("0009_object_receipt.sql"),
 ];
 
 /// Every repeatable definition, in the order applied (a file may use what an earlier one
@@ -158,7 +159,8 @@ async fn apply_definitions<'a>(
 }
 
 /// The vocabularies whose source of truth is Rust: the drug book's classes (descriptions
-/// updated), the quality flags, quarantine reasons and specialties (added, never removed). Rows
+/// updated), the quality flags, quarantine reasons, specialties and object outcomes (added,
+/// never removed). Rows
 /// are written only when they change.
 async fn sync_vocabularies(tx: &Transaction<'_>) -> anyhow::Result<()> {
     let (classes, descriptions): (Vec<&str>, Vec<&str>) = DRUG_BOOK.classes.iter().copied().unzip();
@@ -172,7 +174,12 @@ async fn sync_vocabularies(tx: &Transaction<'_>) -> anyhow::Result<()> {
     .await?;
     let flags: Vec<&str> = Flag::ALL.iter().map(|f| f.as_str()).collect();
     let reasons: Vec<&str> = Reason::ALL.iter().map(|r| r.as_str()).collect();
+    let outcomes: Vec<&str> = crate::receipts::Outcome::ALL
+        .iter()
+        .map(|o| o.as_str())
+        .collect();
     for (table, column, values) in [
+        ("object_outcome", "outcome", outcomes.as_slice()),
         ("quality_flag", "flag", flags.as_slice()),
         ("quarantine_reason", "reason", reasons.as_slice()),
         ("specialty", "specialty", SPECIALTY_CODES.as_slice()),
