@@ -9,7 +9,7 @@ use crate::clean::labs::LabsCleaner;
 use crate::clean::lifestyle::LifestyleCleaner;
 use crate::clean::rx::RxCleaner;
 use crate::clean::test_results::TestResultsCleaner;
-use crate::clean::{CleanRow, Cleaner, FileError, OutcomeStream};
+use crate::clean::{CleanFields, CleanRow, Cleaner, FileError, OutcomeStream};
 use crate::value::Column;
 
 /// A raw (and clean) table. `Display`, `name()` and `Into<&'static str>` give its name;
@@ -99,6 +99,10 @@ impl Table {
 /// boxed. Fails when the file cannot be cleaned at all (empty, bad header).
 pub type OpenFn = for<'r> fn(Box<dyn BufRead + Send + 'r>) -> Result<OutcomeStream<'r>, FileError>;
 
+/// Makes a cleaner of one table's rows from any format, given the rows' column names: the
+/// table's [`crate::clean::RowCleaner`], boxed. Fails when the names break the header rules.
+pub type RowCleanerFn = fn(&[String]) -> Result<Box<dyn CleanFields>, FileError>;
+
 /// What one table is: its columns, keys and cleaner ([`Table::spec`]).
 #[derive(Debug)]
 pub struct TableSpec {
@@ -119,6 +123,8 @@ pub struct TableSpec {
     pub event_date: Option<&'static str>,
     /// Opens a raw file of the table for cleaning ([`Table::clean`] calls it).
     pub open: OpenFn,
+    /// A cleaner of rows with given column names ([`Table::row_cleaner`] calls it).
+    pub row_cleaner: RowCleanerFn,
 }
 
 impl TableSpec {
@@ -127,7 +133,7 @@ impl TableSpec {
         self.table.name()
     }
 
-    const fn of<C: Cleaner + Default + Send + 'static>(
+    const fn of<C: Cleaner + Default + Send + Sync + 'static>(
         natural_key: Option<&'static str>,
         event_date: Option<&'static str>,
     ) -> TableSpec {
@@ -139,6 +145,7 @@ impl TableSpec {
             natural_key,
             event_date,
             open: crate::clean::open_boxed::<C>,
+            row_cleaner: crate::clean::row_cleaner_boxed::<C>,
         }
     }
 }

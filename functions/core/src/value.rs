@@ -23,6 +23,32 @@ pub const fn col(name: &'static str, ty: ColumnType) -> Column {
     Column { name, ty }
 }
 
+/// A Rust type a clean row's field has: the [`ColumnType`] of the [`Value`] it becomes (what
+/// `clean_row!` checks a field's declared column type against).
+pub trait ColumnValue: Into<Value> {
+    const TYPE: ColumnType;
+}
+
+macro_rules! column_values {
+    ($($ty:ty => $column:ident),* $(,)?) => {
+        $(impl ColumnValue for $ty {
+            const TYPE: ColumnType = ColumnType::$column;
+        })*
+    };
+}
+
+column_values! {
+    String => Text,
+    Option<String> => Text,
+    Option<&'static str> => Text,
+    Option<i32> => Int4,
+    i64 => Int8,
+    Option<i64> => Int8,
+    Option<f64> => Float8,
+    Option<NaiveDate> => Date,
+    Option<bool> => Bool,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
     Text(Option<String>),

@@ -1,12 +1,14 @@
 //! Per-person vendor JSON files (`docs/vendor-json.md`): parse, check, and clean every table's
 //! rows through the very cleaners the CSV path uses.
 //!
-//! Each table's array is rendered as an in-memory CSV (one column per key seen in the array,
-//! plus `person_id`) and handed to [`Table::clean`]: the record reader, the header rules, the
-//! person id rule and the table's cleaner all run exactly as for a delivered CSV, so a rule is
-//! written once. Outcomes come back one per record in order, which maps them to array positions.
+//! Each table's array becomes rows of named fields (one column per key the cleaner knows or
+//! any object of the array has, plus `person_id`; each object's values as their text) handed to
+//! the table's [`crate::clean::RowCleaner`] ([`Table::row_cleaner`]): the header rules, the
+//! person id rule and the table's cleaner run exactly as for a delivered CSV, so a rule is
+//! written once, and the CSV reader's limits (record size, NUL bytes) hold for a row as if it
+//! had been delivered as a CSV record.
 
-use std::io;
+use std::borrow::Cow;
 
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
@@ -14,9 +16,9 @@ use serde_json::{Map, Value as Json};
 use sha2::{Digest, Sha256};
 use xxhash_rust::xxh3::Xxh3;
 
-use crate::clean::{Outcome, QuarantinedRow, Reason};
+use crate::clean::{FileError, Outcome, QuarantinedRow, Reason};
 use crate::person_id::PersonId;
-use crate::reader::hex;
+use crate::reader::{hex, RecordDefect, MAX_RECORD_BYTES};
 use crate::table::Table;
 
 /// The schema id a vendor file must carry.
@@ -210,12 +212,12 @@ fn version(value: &Json) -> Result<i64, VendorError> {
 
 /// A row value as the CSV field it stands for: strings as they are, numbers and booleans as
 /// their JSON text, null as empty.
-fn field_text(value: &Json) -> Option<String> {
+fn field_text(value: &Json) -> Option<Cow<'_, str>> {
     match value {
-        Json::Null => Some(String::new()),
-        Json::String(s) => Some(s.clone()),
-        Json::Number(n) => Some(n.to_string()),
-        Json::Bool(b) => Some(b.to_string()),
+        Json::Null => Some(Cow::Borrowed("")),
+        Json::String(s) => Some(Cow::Borrowed(s)),
+        Json::Number(n) => Some(Cow::Owned(n.to_string())),
+        Json::Bool(b) => Some(Cow::Borrowed(if *b { "true" } else { "false" })),
         Json::Array(_) | Json::Object(_) => None,
     }
 }
@@ -267,18 +269,39 @@ fn clean_table(
         }
         objects.push(object);
     }
-    let csv = render_csv(&columns, &objects, file_person)
-        .map_err(|_| VendorError::new(VendorReason::Unreadable, table.name()))?;
-    let header_error = |e: crate::FileError| {
-        VendorError::new(VendorReason::WrongType, format!("{}: {e}", table.name()))
-    };
-    let stream = table.clean(io::Cursor::new(csv)).map_err(header_error)?;
+    let header_error =
+        |e: FileError| VendorError::new(VendorReason::WrongType, format!("{}: {e}", table.name()));
+    if let Some(defect) = record_defect(&columns) {
+        return Err(header_error(FileError::HeaderUnreadable {
+            line: 1,
+            defect,
+        }));
+    }
+    let cleaner = table.row_cleaner(&columns).map_err(header_error)?;
+    let file_person_text = file_person.to_string();
     let mut outcomes = Vec::with_capacity(objects.len());
-    for (i, (outcome, object)) in stream.zip(&objects).enumerate() {
-        let outcome =
-            outcome.map_err(|_| VendorError::new(VendorReason::Unreadable, table.name()))?;
+    for (i, object) in objects.iter().enumerate() {
         let line = i as u64 + 1;
+        // The row's source as kept (a quarantined row's `raw_line`): the object's compact JSON.
         let raw = serde_json::to_vec(object).unwrap_or_default();
+        let texts: Vec<Cow<str>> = columns
+            .iter()
+            .map(|column| match object.get(column) {
+                Some(value) => field_text(value).unwrap_or_default(),
+                None if column == "person_id" => Cow::Borrowed(file_person_text.as_str()),
+                None => Cow::Borrowed(""),
+            })
+            .collect();
+        let fields: Vec<&str> = texts.iter().map(|t| t.as_ref()).collect();
+        let outcome = match record_defect(&fields) {
+            Some(defect) => Outcome::Quarantined(QuarantinedRow {
+                line,
+                reason: defect.into(),
+                column: None,
+                raw,
+            }),
+            None => cleaner.clean_fields(line, &fields, raw),
+        };
         outcomes.push(match outcome {
             Outcome::Clean(row) if row.person_id != file_person => {
                 // A row about someone else cannot be replaced with this person's record.
@@ -286,54 +309,38 @@ fn clean_table(
                     line,
                     reason: Reason::InvalidPersonId,
                     column: Some("person_id"),
-                    raw,
+                    raw: row.raw,
                 })
             }
             Outcome::Clean(mut row) => {
-                row.line = line;
                 row.row_hash = vendor_row_hash(vendor_id, &row.row_hash);
-                row.raw = raw;
                 Outcome::Clean(row)
             }
-            Outcome::Quarantined(mut q) => {
-                q.line = line;
-                q.raw = raw;
-                Outcome::Quarantined(q)
-            }
+            quarantined => quarantined,
         });
-    }
-    if outcomes.len() != objects.len() {
-        // One record per object is the invariant that maps outcomes to positions.
-        return Err(VendorError::new(VendorReason::Unreadable, table.name()));
     }
     Ok(VendorTable { table, outcomes })
 }
 
-/// The rows as a CSV whose header is `columns`; a row without `person_id` gets the file's.
-fn render_csv(
-    columns: &[String],
-    objects: &[&Map<String, Json>],
-    file_person: i64,
-) -> Result<Vec<u8>, csv::Error> {
-    let mut writer = csv::WriterBuilder::new()
-        .quote_style(csv::QuoteStyle::Always)
-        .from_writer(Vec::new());
-    writer.write_record(columns)?;
-    let file_person = file_person.to_string();
-    let mut record: Vec<String> = Vec::with_capacity(columns.len());
-    for object in objects {
-        record.clear();
-        for column in columns {
-            let text = match object.get(column) {
-                Some(value) => field_text(value).unwrap_or_default(),
-                None if column == "person_id" => file_person.clone(),
-                None => String::new(),
-            };
-            record.push(text);
-        }
-        writer.write_record(&record)?;
+/// What the CSV reader would refuse in these fields written as one CSV record (every field
+/// quoted, `\n`-terminated): a record over [`MAX_RECORD_BYTES`], or a NUL byte (PostgreSQL text
+/// cannot hold one). JSON strings are always UTF-8.
+fn record_defect<S: AsRef<str>>(fields: &[S]) -> Option<RecordDefect> {
+    let quoted: usize = fields
+        .iter()
+        .map(|f| {
+            let f = f.as_ref();
+            f.len() + 2 + f.bytes().filter(|b| *b == b'"').count()
+        })
+        .sum();
+    // The separators between the fields and the terminator.
+    if quoted + fields.len() > MAX_RECORD_BYTES {
+        Some(RecordDefect::TooLong)
+    } else if fields.iter().any(|f| f.as_ref().contains('\0')) {
+        Some(RecordDefect::NulByte)
+    } else {
+        None
     }
-    writer.into_inner().map_err(|e| e.into_error().into())
 }
 
 /// Each vendor owns its rows: the same content from another vendor (or a CSV) is a separate
@@ -349,6 +356,8 @@ fn vendor_row_hash(vendor_id: &str, content: &[u8; 16]) -> [u8; 16] {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     fn file(person: &str, tables: &str) -> String {
@@ -516,5 +525,302 @@ mod tests {
             other => panic!("{other:?}"),
         };
         assert_ne!(hash(&a), hash(&b));
+    }
+
+    /// The same content as a CSV row and as a vendor row: the vendor row's identity is the CSV
+    /// row's content hash mixed with the vendor id (not the CSV row's hash itself: each source
+    /// owns its rows), and every other cleaned value is the same.
+    #[test]
+    fn a_vendor_row_is_the_csv_rows_content_under_the_vendors_name() {
+        let csv = "person_id,feature,report_date,value,Color\n\
+                   42, Smoking ,2030-01-02,never,blue\n";
+        let csv_row = match Table::Lifestyle.clean(csv.as_bytes()).unwrap().next() {
+            Some(Ok(Outcome::Clean(row))) => row,
+            other => panic!("{other:?}"),
+        };
+        let tables = EMPTY.replace(
+            r#""lifestyle":[]"#,
+            r#""lifestyle":[{"feature":" Smoking ","report_date":"2030-01-02","value":"never",
+                "color":"blue"}]"#,
+        );
+        let parsed = parse(file("42", &tables).as_bytes()).unwrap();
+        let Outcome::Clean(vendor_row) = &parsed.tables[0].outcomes[0] else {
+            panic!("{:?}", parsed.tables[0].outcomes[0])
+        };
+        assert_ne!(vendor_row.row_hash, csv_row.row_hash);
+        assert_eq!(
+            vendor_row.row_hash,
+            vendor_row_hash("vendor-a", &csv_row.row_hash)
+        );
+        assert_eq!(
+            (
+                &vendor_row.values,
+                &vendor_row.flags,
+                &vendor_row.raw_values,
+                &vendor_row.extras
+            ),
+            (
+                &csv_row.values,
+                &csv_row.flags,
+                &csv_row.raw_values,
+                &csv_row.extras
+            )
+        );
+    }
+
+    /// How rows were cleaned before they became rows of named fields: rendered as an in-memory
+    /// CSV and read back by the table's file cleaner. Kept as the reference the direct path
+    /// must match outcome for outcome.
+    fn through_csv(
+        table: Table,
+        rows: &[Json],
+        vendor_id: &str,
+        file_person: i64,
+    ) -> Result<VendorTable, VendorError> {
+        let mut objects: Vec<&Map<String, Json>> = Vec::new();
+        let mut columns: Vec<String> = std::iter::once("person_id")
+            .chain(
+                table
+                    .spec()
+                    .source_columns
+                    .iter()
+                    .copied()
+                    .filter(|c| *c != "person_id"),
+            )
+            .map(str::to_owned)
+            .collect();
+        for (i, row) in rows.iter().enumerate() {
+            let Json::Object(object) = row else {
+                return Err(VendorError::new(
+                    VendorReason::WrongType,
+                    format!("{}[{i}]", table.name()),
+                ));
+            };
+            for (key, value) in object {
+                if field_text(value).is_none() {
+                    return Err(VendorError::new(
+                        VendorReason::WrongType,
+                        format!("{}[{i}].{key}", table.name()),
+                    ));
+                }
+                if !columns.contains(key) {
+                    columns.push(key.clone());
+                }
+            }
+            objects.push(object);
+        }
+        if objects.is_empty() {
+            return Ok(VendorTable {
+                table,
+                outcomes: Vec::new(),
+            });
+        }
+        let mut writer = csv::WriterBuilder::new()
+            .quote_style(csv::QuoteStyle::Always)
+            .from_writer(Vec::new());
+        writer.write_record(&columns).unwrap();
+        for object in &objects {
+            let record: Vec<String> = columns
+                .iter()
+                .map(|column| match object.get(column) {
+                    Some(value) => field_text(value).unwrap_or_default().into_owned(),
+                    None if column == "person_id" => file_person.to_string(),
+                    None => String::new(),
+                })
+                .collect();
+            writer.write_record(&record).unwrap();
+        }
+        let csv = writer.into_inner().unwrap();
+        let stream = table.clean(std::io::Cursor::new(csv)).map_err(|e| {
+            VendorError::new(VendorReason::WrongType, format!("{}: {e}", table.name()))
+        })?;
+        let mut outcomes = Vec::new();
+        for (i, (outcome, object)) in stream.zip(&objects).enumerate() {
+            let line = i as u64 + 1;
+            let raw = serde_json::to_vec(object).unwrap();
+            outcomes.push(match outcome.unwrap() {
+                Outcome::Clean(row) if row.person_id != file_person => {
+                    Outcome::Quarantined(QuarantinedRow {
+                        line,
+                        reason: Reason::InvalidPersonId,
+                        column: Some("person_id"),
+                        raw,
+                    })
+                }
+                Outcome::Clean(mut row) => {
+                    row.line = line;
+                    row.row_hash = vendor_row_hash(vendor_id, &row.row_hash);
+                    row.raw = raw;
+                    Outcome::Clean(row)
+                }
+                Outcome::Quarantined(mut q) => {
+                    q.line = line;
+                    q.raw = raw;
+                    Outcome::Quarantined(q)
+                }
+            });
+        }
+        assert_eq!(outcomes.len(), objects.len());
+        Ok(VendorTable { table, outcomes })
+    }
+
+    fn assert_same_as_through_csv(table: Table, rows: &[Json]) {
+        let direct = clean_table(table, rows, "vendor-a", 42);
+        let reference = through_csv(table, rows, "vendor-a", 42);
+        assert_eq!(direct, reference, "{table}");
+    }
+
+    #[test]
+    fn rows_clean_as_they_did_through_an_in_memory_csv() {
+        let values = [
+            json!(null),
+            json!(""),
+            json!("  "),
+            json!(" Smoking "),
+            json!("never"),
+            json!("2030-01-02"),
+            json!("1926-07-01"),
+            json!("0001-01-01"),
+            json!("3.9-5.5"),
+            json!("5.5 - 3.9"),
+            json!("H"),
+            json!("I49. 9"),
+            json!("J45.9"),
+            json!("02242931"),
+            json!("a \"quoted\", value"),
+            json!("two\r\nlines\nand\rthree"),
+            json!("\u{feff}bom"),
+            json!("\u{a0}nbsp\u{3000}"),
+            json!("nul\u{0}byte"),
+            json!("é ü 中文"),
+            json!(5.5),
+            json!(1e2),
+            json!(-0.0),
+            json!(12),
+            json!(12.0),
+            json!(-3),
+            json!(18446744073709551615u64),
+            json!(true),
+            json!(false),
+        ];
+        let person_ids = [
+            None,
+            Some(json!("42")),
+            Some(json!(42)),
+            Some(json!("42.0")),
+            Some(json!(42.0)),
+            Some(json!(" 42 ")),
+            Some(json!("7")),
+            Some(json!(7)),
+            Some(json!(null)),
+            Some(json!("")),
+            Some(json!("x")),
+        ];
+        for table in Table::ALL {
+            let known = table.spec().source_columns;
+            // Every value in every known column, with the person id rules cycling along.
+            let mut rows = Vec::new();
+            for (i, value) in values.iter().enumerate() {
+                for (j, column) in known.iter().enumerate() {
+                    let mut row = Map::new();
+                    for (k, other) in known.iter().enumerate() {
+                        // A plausible row around the value under test.
+                        let filler = values[(i + j + k) % values.len()].clone();
+                        row.insert((*other).to_owned(), filler);
+                    }
+                    row.insert((*column).to_owned(), value.clone());
+                    match &person_ids[(i + j) % person_ids.len()] {
+                        None => {
+                            row.remove("person_id");
+                        }
+                        Some(id) => {
+                            row.insert("person_id".to_owned(), id.clone());
+                        }
+                    }
+                    if (i + j) % 3 == 0 {
+                        row.remove(known[(i * 7 + j) % known.len()]);
+                    }
+                    rows.push(Json::Object(row));
+                }
+            }
+            assert_same_as_through_csv(table, &rows);
+            // Keys the cleaner does not know, in some rows only: extras (with nulls where a row
+            // lacks one) and part of the content hash.
+            let mut with_extras = rows.clone();
+            for (i, row) in with_extras.iter_mut().enumerate() {
+                let row = row.as_object_mut().unwrap();
+                match i % 4 {
+                    0 => {
+                        row.insert("color".into(), json!("blue"));
+                    }
+                    1 => {
+                        row.insert("quote\"key, with\nbreak".into(), json!(3));
+                    }
+                    2 => {
+                        row.insert(" padded ".into(), json!(null));
+                    }
+                    _ => {}
+                }
+            }
+            assert_same_as_through_csv(table, &with_extras);
+            // Keys the header rules refuse: a known column in another case, a name twice after
+            // trimming, an empty name, a NUL byte.
+            for bad in [
+                known[0].to_uppercase(),
+                " color".into(),
+                "".into(),
+                "a\0b".into(),
+            ] {
+                let mut bad_rows = with_extras.clone();
+                bad_rows[1]
+                    .as_object_mut()
+                    .unwrap()
+                    .insert(bad.clone(), json!("x"));
+                let direct = clean_table(table, &bad_rows, "vendor-a", 42);
+                assert!(direct.is_err() || bad == " color", "{table} {bad:?}");
+                assert_eq!(
+                    direct,
+                    through_csv(table, &bad_rows, "vendor-a", 42),
+                    "{table} {bad:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_csv_record_limit_still_holds_for_a_row() {
+        let row = |feature: String| json!({"feature": feature, "value": "never", "report_date": "2030-01-02"});
+        let base = [json!({"feature": "", "value": "never", "report_date": "2030-01-02"})];
+        // The base row as a CSV record (each field quoted, a separator or the terminator after
+        // it): the feature's rendered text comes on top.
+        let fixed: usize = ["42", "", "", "", "", "", "2030-01-02", "", "never", ""]
+            .iter()
+            .map(|f| f.len() + 3)
+            .sum();
+        let mut seen = std::collections::BTreeSet::new();
+        for plain in MAX_RECORD_BYTES - fixed - 3..MAX_RECORD_BYTES - fixed + 3 {
+            for quotes in [0, 1, 2] {
+                let text = format!("{}{}", "x".repeat(plain - 2 * quotes), "\"".repeat(quotes));
+                let rows = [row(text), row("Smoking".into())];
+                let direct = clean_table(Table::Lifestyle, &rows, "v", 42).unwrap();
+                let reference = through_csv(Table::Lifestyle, &rows, "v", 42).unwrap();
+                assert_eq!(direct, reference, "{plain} {quotes}");
+                seen.insert(matches!(&direct.outcomes[0],
+                    Outcome::Quarantined(q) if q.reason == Reason::LineTooLong));
+                assert!(matches!(direct.outcomes[1], Outcome::Clean(_)));
+            }
+        }
+        assert_eq!(seen.len(), 2, "both sides of the limit are covered");
+        // A header over the limit (one enormous key) makes the table unreadable.
+        for len in [MAX_RECORD_BYTES - 200, MAX_RECORD_BYTES + 1] {
+            let mut object = base[0].as_object().unwrap().clone();
+            object.insert("k".repeat(len), json!(null));
+            let rows = [Json::Object(object)];
+            assert_eq!(
+                clean_table(Table::Lifestyle, &rows, "v", 42),
+                through_csv(Table::Lifestyle, &rows, "v", 42),
+                "{len}"
+            );
+        }
     }
 }

@@ -5,7 +5,8 @@
 //! UPDATE, which take at most ROW EXCLUSIVE on a table (it conflicts only with SHARE and
 //! stronger: DDL, explicit LOCK). There is no staging table (CREATE TEMP TABLE is DDL and
 //! writes the catalogs), no TRUNCATE and no COPY; a per-person file holds tens of rows, so one
-//! `jsonb_populate_recordset` insert per table is as set-based as COPY and cheaper to set up.
+//! `INSERT ... SELECT FROM unnest(...)` per table (one typed array parameter per column, bound in
+//! binary like COPY's values) is as set-based as COPY and cheaper to set up.
 //! Row locks are taken on the person's `vendor_person` row (serialising files of one person),
 //! the person's old rows (deleted) and, by foreign keys, the person's `person` row: another
 //! person's ingestion or any reader never waits on them.
@@ -16,8 +17,11 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use medrec_core::vendor::{self, VendorError, VendorFile, VendorReason};
 use medrec_core::{CleanedRow, Outcome, Reason, Table, Value};
-use serde_json::{json, Map, Value as Json};
+use serde_json::Value as Json;
+use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, Transaction};
+
+use crate::pg_value::{sql_type_name, PgValue};
 
 /// Where a vendor file came from.
 #[derive(Debug, Clone)]
@@ -375,16 +379,15 @@ async fn load_table(
             Outcome::Quarantined(_) => None,
         })
         .collect();
-    let mut quarantine: Vec<Json> = outcomes
+    let mut quarantine: Vec<QuarantineRow> = outcomes
         .iter()
         .filter_map(|o| match o {
-            Outcome::Quarantined(q) => Some(quarantine_json(
-                run_id,
-                q.line,
-                q.reason.as_str(),
-                q.column,
-                &q.raw,
-            )),
+            Outcome::Quarantined(q) => Some(QuarantineRow {
+                line: q.line,
+                reason: q.reason.as_str(),
+                column: q.column,
+                raw: &q.raw,
+            }),
             Outcome::Clean(_) => None,
         })
         .collect();
@@ -398,44 +401,17 @@ async fn load_table(
     }
 
     if !clean.is_empty() {
-        let columns = table.clean_columns();
-        let rows: Vec<Json> = clean
-            .iter()
-            .map(|row| clean_json(table, run_id, row))
-            .collect();
-        let names: Vec<&str> = ["person_id", "row_hash"]
-            .into_iter()
-            .chain(columns.iter().map(|c| c.name))
-            .chain(["run_id", "source_line", "flags", "raw_values", "extras"])
-            .collect();
-        let list = names.join(", ");
-        // The first occurrence of an exact duplicate keeps its position as lineage.
-        let inserted: Vec<i64> = tx
-            .query(
-                &format!(
-                    "INSERT INTO {t} ({list})
-                     SELECT {list} FROM jsonb_populate_recordset(NULL::{t}, $1::jsonb)
-                     ORDER BY source_line
-                     ON CONFLICT DO NOTHING RETURNING source_line",
-                    t = table.name()
-                ),
-                &[&Json::Array(rows)],
-            )
-            .await?
-            .iter()
-            .map(|r| r.get(0))
-            .collect();
+        let inserted = insert_clean(tx, table, run_id, &clean).await?;
         counts.loaded = inserted.len() as i64;
         if let Some(key) = table.spec().natural_key {
             let conflicts = natural_key_conflicts(tx, table, key, &clean, &inserted).await?;
             for row in &conflicts {
-                quarantine.push(quarantine_json(
-                    run_id,
-                    row.line,
-                    Reason::ConflictingId.as_str(),
-                    Some(key),
-                    &row.raw,
-                ));
+                quarantine.push(QuarantineRow {
+                    line: row.line,
+                    reason: Reason::ConflictingId.as_str(),
+                    column: Some(key),
+                    raw: &row.raw,
+                });
             }
             if !conflicts.is_empty() {
                 *report
@@ -448,11 +424,19 @@ async fn load_table(
     counts.quarantined = quarantine.len() as i64;
     counts.duplicate = counts.raw - counts.loaded - counts.quarantined;
     if !quarantine.is_empty() {
+        let lines: Vec<i64> = quarantine.iter().map(|q| q.line as i64).collect();
+        let reasons: Vec<&str> = quarantine.iter().map(|q| q.reason).collect();
+        let columns: Vec<Option<&str>> = quarantine.iter().map(|q| q.column).collect();
+        let raw_lines: Vec<std::borrow::Cow<str>> = quarantine
+            .iter()
+            .map(|q| String::from_utf8_lossy(q.raw))
+            .collect();
         tx.execute(
             "INSERT INTO quarantine (run_id, source_line, reason, column_name, raw_line)
-             SELECT run_id, source_line, reason, column_name, raw_line
-             FROM jsonb_populate_recordset(NULL::quarantine, $1::jsonb)",
-            &[&Json::Array(quarantine)],
+             SELECT $1::bigint, source_line, reason, column_name, raw_line
+             FROM unnest($2::bigint[], $3::text[], $4::text[], $5::text[])
+                 AS q (source_line, reason, column_name, raw_line)",
+            &[&run_id, &lines, &reasons, &columns, &raw_lines],
         )
         .await?;
     }
@@ -505,48 +489,107 @@ async fn natural_key_conflicts<'r>(
         .collect())
 }
 
-fn quarantine_json(run_id: i64, line: u64, reason: &str, column: Option<&str>, raw: &[u8]) -> Json {
-    json!({
-        "run_id": run_id,
-        "source_line": line,
-        "reason": reason,
-        "column_name": column,
-        "raw_line": String::from_utf8_lossy(raw),
-    })
+/// A row for the quarantine table (of the file's, or a clean row whose key conflicts).
+struct QuarantineRow<'a> {
+    line: u64,
+    reason: &'static str,
+    column: Option<&'static str>,
+    raw: &'a [u8],
 }
 
-/// A clean row as the JSON object `jsonb_populate_recordset` turns into the table's row type.
-fn clean_json(table: Table, run_id: i64, row: &CleanedRow) -> Json {
-    let mut object = Map::new();
-    object.insert("person_id".into(), json!(row.person_id));
-    object.insert(
-        "row_hash".into(),
-        Json::String(format!("\\x{}", medrec_core::reader::hex(&row.row_hash))),
-    );
-    for (column, value) in table.clean_columns().iter().zip(&row.values) {
-        object.insert(column.name.into(), value_json(value));
+/// Inserts the clean rows of one table with one statement: one typed array per column,
+/// unnested in step. The first occurrence of an exact duplicate keeps its position as
+/// lineage. Returns the source lines inserted.
+async fn insert_clean(
+    tx: &Transaction<'_>,
+    table: Table,
+    run_id: i64,
+    clean: &[&CleanedRow],
+) -> Result<Vec<i64>, tokio_postgres::Error> {
+    let columns = table.clean_columns();
+    let person_ids: Vec<i64> = clean.iter().map(|row| row.person_id).collect();
+    let hashes: Vec<&[u8]> = clean.iter().map(|row| &row.row_hash[..]).collect();
+    let values: Vec<Vec<PgValue>> = (0..columns.len())
+        .map(|i| {
+            clean
+                .iter()
+                .map(|row| PgValue(finite(&row.values[i])))
+                .collect()
+        })
+        .collect();
+    let lines: Vec<i64> = clean.iter().map(|row| row.line as i64).collect();
+    // A text[] per row cannot be one element of an array parameter (PostgreSQL arrays are
+    // rectangular): the flags travel comma-joined (flag names are snake_case words).
+    let flags: Vec<String> = clean
+        .iter()
+        .map(|row| {
+            let names: Vec<&str> = row.flags.iter().map(|f| f.as_str()).collect();
+            names.join(",")
+        })
+        .collect();
+    let raw_values: Vec<Option<&Json>> = clean.iter().map(|row| row.raw_values.as_ref()).collect();
+    let extras: Vec<Option<&Json>> = clean.iter().map(|row| row.extras.as_ref()).collect();
+
+    let mut params: Vec<&(dyn ToSql + Sync)> = vec![&run_id, &person_ids, &hashes];
+    let mut arrays = vec!["bigint", "bytea"];
+    for (column, column_values) in columns.iter().zip(&values) {
+        params.push(column_values);
+        arrays.push(sql_type_name(column.ty));
     }
-    object.insert("run_id".into(), json!(run_id));
-    object.insert("source_line".into(), json!(row.line));
-    let flags: Vec<&str> = row.flags.iter().map(|f| f.as_str()).collect();
-    object.insert("flags".into(), json!(flags));
-    object.insert(
-        "raw_values".into(),
-        row.raw_values.clone().unwrap_or(Json::Null),
-    );
-    object.insert("extras".into(), row.extras.clone().unwrap_or(Json::Null));
-    Json::Object(object)
+    params.extend([&lines as &(dyn ToSql + Sync), &flags, &raw_values, &extras]);
+    arrays.extend(["bigint", "text", "jsonb", "jsonb"]);
+    let unnested: Vec<&str> = ["person_id", "row_hash"]
+        .into_iter()
+        .chain(columns.iter().map(|c| c.name))
+        .chain(["source_line", "flags", "raw_values", "extras"])
+        .collect();
+    let arrays: Vec<String> = arrays
+        .iter()
+        .enumerate()
+        .map(|(i, ty)| format!("${}::{ty}[]", i + 2))
+        .collect();
+    let targets = ["person_id", "row_hash"]
+        .into_iter()
+        .chain(columns.iter().map(|c| c.name))
+        .chain(["run_id", "source_line", "flags", "raw_values", "extras"])
+        .collect::<Vec<_>>()
+        .join(", ");
+    let selected = ["person_id", "row_hash"]
+        .into_iter()
+        .chain(columns.iter().map(|c| c.name))
+        .chain([
+            "$1::bigint",
+            "source_line",
+            "string_to_array(flags, ',')",
+            "raw_values",
+            "extras",
+        ])
+        .collect::<Vec<_>>()
+        .join(", ");
+    let rows = tx
+        .query(
+            &format!(
+                "INSERT INTO {t} ({targets})
+                 SELECT {selected} FROM unnest({arrays}) AS u ({unnested})
+                 ORDER BY source_line
+                 ON CONFLICT DO NOTHING RETURNING source_line",
+                t = table.name(),
+                arrays = arrays.join(", "),
+                unnested = unnested.join(", "),
+            ),
+            &params,
+        )
+        .await?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
 }
 
-fn value_json(value: &Value) -> Json {
+/// Non-finite floats are stored as NULL, as when the rows travelled as JSON (which has no NaN
+/// or infinity); the cleaners never produce them.
+fn finite(value: &Value) -> &Value {
+    static NULL_FLOAT: Value = Value::Float8(None);
     match value {
-        Value::Text(v) => json!(v),
-        Value::Int4(v) => json!(v),
-        Value::Int8(v) => json!(v),
-        // JSON has no NaN or infinity; the cleaners never produce them, and null is the safe side.
-        Value::Float8(v) => v.filter(|f| f.is_finite()).map_or(Json::Null, |f| json!(f)),
-        Value::Date(v) => v.map_or(Json::Null, |d| json!(d.format("%Y-%m-%d").to_string())),
-        Value::Bool(v) => json!(v),
+        Value::Float8(Some(f)) if !f.is_finite() => &NULL_FLOAT,
+        other => other,
     }
 }
 

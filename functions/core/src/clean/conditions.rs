@@ -3,26 +3,27 @@
 use chrono::NaiveDate;
 
 use super::common;
-use super::{CleanRow, Cleaner, Notes, Reason, Rejection};
+use super::{Cleaner, Notes, Reason, Rejection};
 use crate::table::Table;
-use crate::value::{col, Column, ColumnType::*, Value};
 
 #[derive(Debug, Default, Clone, Copy)]
 pub struct ConditionsCleaner;
 
-#[derive(Debug, Clone, PartialEq)]
-pub struct ConditionRow {
-    /// The source record id: one id is one fact (DATA_NOTES 4.1), so it is the natural key.
-    pub id: i64,
-    pub impairment_category: Option<String>,
-    pub impairment: Option<String>,
-    pub feature_type: Option<String>,
-    pub feature: String,
-    pub icd_code: Option<String>,
-    pub report_date: Option<NaiveDate>,
-    pub clinician_specialty: Option<String>,
-    pub specialty: Option<&'static str>,
-    pub value: Option<String>,
+clean_row! {
+    #[derive(Debug, Clone, PartialEq)]
+    pub struct ConditionRow {
+        /// The source record id: one id is one fact (DATA_NOTES 4.1), so it is the natural key.
+        pub id: i64 => Int8,
+        pub impairment_category: Option<String> => Text,
+        pub impairment: Option<String> => Text,
+        pub feature_type: Option<String> => Text,
+        pub feature: String => Text,
+        pub icd_code: Option<String> => Text,
+        pub report_date: Option<NaiveDate> => Date,
+        pub clinician_specialty: Option<String> => Text,
+        pub specialty: Option<&'static str> => Text,
+        pub value: Option<String> => Text,
+    }
 }
 
 impl Cleaner for ConditionsCleaner {
@@ -65,35 +66,5 @@ impl Cleaner for ConditionsCleaner {
             specialty: specialty.code,
             value: raw.get("value").map(str::to_owned),
         })
-    }
-}
-
-impl CleanRow for ConditionRow {
-    const COLUMNS: &'static [Column] = &[
-        col("id", Int8),
-        col("impairment_category", Text),
-        col("impairment", Text),
-        col("feature_type", Text),
-        col("feature", Text),
-        col("icd_code", Text),
-        col("report_date", Date),
-        col("clinician_specialty", Text),
-        col("specialty", Text),
-        col("value", Text),
-    ];
-
-    fn into_values(self) -> Vec<Value> {
-        vec![
-            Some(self.id).into(),
-            self.impairment_category.into(),
-            self.impairment.into(),
-            self.feature_type.into(),
-            self.feature.into(),
-            self.icd_code.into(),
-            self.report_date.into(),
-            self.clinician_specialty.into(),
-            self.specialty.into(),
-            self.value.into(),
-        ]
     }
 }

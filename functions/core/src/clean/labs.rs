@@ -9,41 +9,42 @@
 use chrono::NaiveDate;
 
 use super::common::{self, parse_censored, split_range, Operator};
-use super::{CleanRow, Cleaner, Flag, Notes, Reason, Rejection};
+use super::{Cleaner, Flag, Notes, Reason, Rejection};
 use crate::table::Table;
-use crate::value::{col, Column, ColumnType::*, Value};
 
 #[derive(Debug, Default, Clone, Copy)]
 pub struct LabsCleaner;
 
-#[derive(Debug, Clone, PartialEq)]
-pub struct LabRow {
-    pub impairment_category: Option<String>,
-    pub impairment: Option<String>,
-    /// A well-formed LOINC (check digit verified); it may still name the wrong analyte.
-    pub loinc: Option<String>,
-    pub feature: String,
-    /// Canonical analyte from the feature name (see [`ANALYTES`]); `None` when unknown.
-    pub analyte: Option<&'static str>,
-    pub feature_date: Option<NaiveDate>,
-    /// The result exactly as written (trimmed).
-    pub value_raw: Option<String>,
-    /// The result as a number, or the bound of a censored result (`>60` -> 60).
-    pub value_num: Option<f64>,
-    /// `<`, `<=`, `>` or `>=` for a censored result.
-    pub value_operator: Option<&'static str>,
-    /// A qualitative result (`Negative`, `2+`).
-    pub value_text: Option<String>,
-    /// The reference range exactly as written (trimmed).
-    pub range_raw: Option<String>,
-    pub range_low: Option<f64>,
-    pub range_high: Option<f64>,
-    /// A qualitative reference (`Negative`).
-    pub range_text: Option<String>,
-    /// The source's evaluation as written (High, Low, Normal, Abnormal, Negative).
-    pub flag_src: Option<String>,
-    /// The evaluation recomputed from the value and the range: low, normal, high or abnormal.
-    pub flag_calc: Option<&'static str>,
+clean_row! {
+    #[derive(Debug, Clone, PartialEq)]
+    pub struct LabRow {
+        pub impairment_category: Option<String> => Text,
+        pub impairment: Option<String> => Text,
+        /// A well-formed LOINC (check digit verified); it may still name the wrong analyte.
+        pub loinc: Option<String> => Text,
+        pub feature: String => Text,
+        /// Canonical analyte from the feature name (see [`ANALYTES`]); `None` when unknown.
+        pub analyte: Option<&'static str> => Text,
+        pub feature_date: Option<NaiveDate> => Date,
+        /// The result exactly as written (trimmed).
+        pub value_raw: Option<String> => Text,
+        /// The result as a number, or the bound of a censored result (`>60` -> 60).
+        pub value_num: Option<f64> => Float8,
+        /// `<`, `<=`, `>` or `>=` for a censored result.
+        pub value_operator: Option<&'static str> => Text,
+        /// A qualitative result (`Negative`, `2+`).
+        pub value_text: Option<String> => Text,
+        /// The reference range exactly as written (trimmed).
+        pub range_raw: Option<String> => Text,
+        pub range_low: Option<f64> => Float8,
+        pub range_high: Option<f64> => Float8,
+        /// A qualitative reference (`Negative`).
+        pub range_text: Option<String> => Text,
+        /// The source's evaluation as written (High, Low, Normal, Abnormal, Negative).
+        pub flag_src: Option<String> => Text,
+        /// The evaluation recomputed from the value and the range: low, normal, high or abnormal.
+        pub flag_calc: Option<&'static str> => Text,
+    }
 }
 
 impl Cleaner for LabsCleaner {
@@ -129,48 +130,6 @@ impl Cleaner for LabsCleaner {
             flag_src: flag_src.map(str::to_owned),
             flag_calc,
         })
-    }
-}
-
-impl CleanRow for LabRow {
-    const COLUMNS: &'static [Column] = &[
-        col("impairment_category", Text),
-        col("impairment", Text),
-        col("loinc", Text),
-        col("feature", Text),
-        col("analyte", Text),
-        col("feature_date", Date),
-        col("value_raw", Text),
-        col("value_num", Float8),
-        col("value_operator", Text),
-        col("value_text", Text),
-        col("range_raw", Text),
-        col("range_low", Float8),
-        col("range_high", Float8),
-        col("range_text", Text),
-        col("flag_src", Text),
-        col("flag_calc", Text),
-    ];
-
-    fn into_values(self) -> Vec<Value> {
-        vec![
-            self.impairment_category.into(),
-            self.impairment.into(),
-            self.loinc.into(),
-            self.feature.into(),
-            self.analyte.into(),
-            self.feature_date.into(),
-            self.value_raw.into(),
-            self.value_num.into(),
-            self.value_operator.into(),
-            self.value_text.into(),
-            self.range_raw.into(),
-            self.range_low.into(),
-            self.range_high.into(),
-            self.range_text.into(),
-            self.flag_src.into(),
-            self.flag_calc.into(),
-        ]
     }
 }
 
@@ -511,7 +470,7 @@ mod tests {
     use std::collections::BTreeSet;
 
     use super::*;
-    use crate::clean::CleanedRow;
+    use crate::clean::{CleanRow, CleanedRow};
     use crate::Outcome;
 
     use crate::clean::test_support;

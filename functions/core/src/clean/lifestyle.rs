@@ -3,27 +3,28 @@
 use chrono::NaiveDate;
 
 use super::common;
-use super::{CleanRow, Cleaner, Notes, Reason, Rejection};
+use super::{Cleaner, Notes, Reason, Rejection};
 use crate::table::Table;
-use crate::value::{col, Column, ColumnType::*, Value};
 
 #[derive(Debug, Default, Clone, Copy)]
 pub struct LifestyleCleaner;
 
-#[derive(Debug, Clone, PartialEq)]
-pub struct LifestyleRow {
-    pub impairment_category: Option<String>,
-    pub impairment: Option<String>,
-    pub lifestyle_category: Option<String>,
-    pub feature_type: Option<String>,
-    pub feature: String,
-    pub report_date: Option<NaiveDate>,
-    pub clinician_specialty: Option<String>,
-    pub specialty: Option<&'static str>,
-    pub value: Option<String>,
-    /// The value as a number when it is one (ages, visits per year, pulse pressure).
-    pub value_num: Option<f64>,
-    pub secondary_value: Option<String>,
+clean_row! {
+    #[derive(Debug, Clone, PartialEq)]
+    pub struct LifestyleRow {
+        pub impairment_category: Option<String> => Text,
+        pub impairment: Option<String> => Text,
+        pub lifestyle_category: Option<String> => Text,
+        pub feature_type: Option<String> => Text,
+        pub feature: String => Text,
+        pub report_date: Option<NaiveDate> => Date,
+        pub clinician_specialty: Option<String> => Text,
+        pub specialty: Option<&'static str> => Text,
+        pub value: Option<String> => Text,
+        /// The value as a number when it is one (ages, visits per year, pulse pressure).
+        pub value_num: Option<f64> => Float8,
+        pub secondary_value: Option<String> => Text,
+    }
 }
 
 impl Cleaner for LifestyleCleaner {
@@ -63,37 +64,5 @@ impl Cleaner for LifestyleCleaner {
             value_num: value.and_then(common::number),
             secondary_value: raw.get("secondary_value").map(str::to_owned),
         })
-    }
-}
-
-impl CleanRow for LifestyleRow {
-    const COLUMNS: &'static [Column] = &[
-        col("impairment_category", Text),
-        col("impairment", Text),
-        col("lifestyle_category", Text),
-        col("feature_type", Text),
-        col("feature", Text),
-        col("report_date", Date),
-        col("clinician_specialty", Text),
-        col("specialty", Text),
-        col("value", Text),
-        col("value_num", Float8),
-        col("secondary_value", Text),
-    ];
-
-    fn into_values(self) -> Vec<Value> {
-        vec![
-            self.impairment_category.into(),
-            self.impairment.into(),
-            self.lifestyle_category.into(),
-            self.feature_type.into(),
-            self.feature.into(),
-            self.report_date.into(),
-            self.clinician_specialty.into(),
-            self.specialty.into(),
-            self.value.into(),
-            self.value_num.into(),
-            self.secondary_value.into(),
-        ]
     }
 }

@@ -3,6 +3,9 @@
 //! Every raw row ends as exactly one [`Outcome`]: a clean row (which the database may still
 //! find to be a duplicate) or a quarantined row with a machine-readable [`Reason`].
 
+#[macro_use]
+mod row;
+
 pub mod common;
 pub mod conditions;
 pub mod labs;
@@ -126,6 +129,17 @@ impl Reason {
 
     pub fn as_str(self) -> &'static str {
         self.into()
+    }
+}
+
+/// A record the reader could not split into text fields is quarantined whole.
+impl From<RecordDefect> for Reason {
+    fn from(defect: RecordDefect) -> Reason {
+        match defect {
+            RecordDefect::InvalidUtf8 => Reason::InvalidUtf8,
+            RecordDefect::NulByte => Reason::NulByte,
+            RecordDefect::TooLong => Reason::LineTooLong,
+        }
     }
 }
 
@@ -256,8 +270,12 @@ pub struct RawRow<'a> {
 }
 
 impl<'a> RawRow<'a> {
-    fn new(header: &'a Header, known: &'static [&'static str], fields: &'a [String]) -> Self {
-        let pick = |i: usize| Some(fields[i].trim()).filter(|s| !s.is_empty());
+    fn new<S: AsRef<str>>(
+        header: &'a Header,
+        known: &'static [&'static str],
+        fields: &'a [S],
+    ) -> Self {
+        let pick = |i: usize| Some(fields[i].as_ref().trim()).filter(|s| !s.is_empty());
         RawRow {
             known,
             values: header.positions.iter().map(|p| p.and_then(pick)).collect(),
@@ -354,11 +372,91 @@ pub enum Outcome {
     Quarantined(QuarantinedRow),
 }
 
+/// Cleans rows of named fields, whatever format delivered them (a CSV record, a vendor JSON
+/// object): the header rules, the person id rule and the table's cleaner, written once.
+pub struct RowCleaner<C: Cleaner> {
+    cleaner: C,
+    header: Header,
+}
+
+impl<C: Cleaner> RowCleaner<C> {
+    /// Checks the column names by the header rules (case and surrounding spaces ignored, no
+    /// empty or duplicate name, every required column present).
+    pub fn new(cleaner: C, names: &[String]) -> Result<Self, FileError> {
+        let header = Header::resolve(C::TABLE, names, C::SOURCE_COLUMNS, C::REQUIRED_COLUMNS)?;
+        Ok(RowCleaner { cleaner, header })
+    }
+
+    /// Cleans one row: `fields` in the order of the names, `raw` its source as it is kept
+    /// (a quarantined row's `raw_line`; a clean row keeps it for a later conflict).
+    pub fn clean<S: AsRef<str>>(&self, line: u64, fields: &[S], raw: Vec<u8>) -> Outcome {
+        let quarantine = |reason, column, raw| {
+            Outcome::Quarantined(QuarantinedRow {
+                line,
+                reason,
+                column,
+                raw,
+            })
+        };
+        if fields.len() != self.header.width {
+            let reason = if fields.len() < self.header.width {
+                Reason::TooFewFields
+            } else {
+                Reason::TooManyFields
+            };
+            return quarantine(reason, None, raw);
+        }
+        let row = RawRow::new(&self.header, C::SOURCE_COLUMNS, fields);
+        let mut notes = Notes::default();
+        let cleaned = common::person_id(row.get("person_id"), &mut notes).and_then(|person_id| {
+            self.cleaner
+                .clean(&row, &mut notes)
+                .map(|clean| (person_id, clean))
+        });
+        match cleaned {
+            Ok((person_id, clean)) => {
+                let raw_values = (!notes.raw_values.is_empty()).then(|| {
+                    Json::Object(
+                        notes
+                            .raw_values
+                            .into_iter()
+                            .map(|(c, v)| (c.to_owned(), Json::String(v)))
+                            .collect(),
+                    )
+                });
+                notes.flags.sort();
+                Outcome::Clean(CleanedRow {
+                    line,
+                    person_id,
+                    row_hash: row.content_hash(),
+                    values: clean.into_values(),
+                    flags: notes.flags,
+                    raw_values,
+                    extras: row.extras_json(),
+                    raw,
+                })
+            }
+            Err(rejection) => quarantine(rejection.reason, rejection.column, raw),
+        }
+    }
+}
+
+/// A [`RowCleaner`] of whichever table ([`Table::row_cleaner`]).
+pub trait CleanFields: Send + Sync {
+    /// [`RowCleaner::clean`].
+    fn clean_fields(&self, line: u64, fields: &[&str], raw: Vec<u8>) -> Outcome;
+}
+
+impl<C: Cleaner + Send + Sync> CleanFields for RowCleaner<C> {
+    fn clean_fields(&self, line: u64, fields: &[&str], raw: Vec<u8>) -> Outcome {
+        self.clean(line, fields, raw)
+    }
+}
+
 /// Cleans a whole file row by row, with bounded memory.
 pub struct FileCleaner<C: Cleaner, R> {
-    cleaner: C,
+    rows: RowCleaner<C>,
     reader: RecordReader<R>,
-    header: Header,
 }
 
 impl<C: Cleaner, R: BufRead> FileCleaner<C, R> {
@@ -370,11 +468,9 @@ impl<C: Cleaner, R: BufRead> FileCleaner<C, R> {
             line: first.line,
             defect,
         })?;
-        let header = Header::resolve(C::TABLE, &names, C::SOURCE_COLUMNS, C::REQUIRED_COLUMNS)?;
         Ok(FileCleaner {
-            cleaner,
+            rows: RowCleaner::new(cleaner, &names)?,
             reader,
-            header,
         })
     }
 
@@ -387,65 +483,15 @@ impl<C: Cleaner, R: BufRead> FileCleaner<C, R> {
     }
 
     fn clean_record(&self, record: RawRecord) -> Outcome {
-        let quarantine = |reason, column, raw| {
-            Outcome::Quarantined(QuarantinedRow {
-                line: record.line,
-                reason,
-                column,
+        let RawRecord { line, raw, fields } = record;
+        match fields {
+            Ok(fields) => self.rows.clean(line, &fields, raw),
+            Err(defect) => Outcome::Quarantined(QuarantinedRow {
+                line,
+                reason: defect.into(),
+                column: None,
                 raw,
-            })
-        };
-        let fields = match &record.fields {
-            Ok(fields) => fields,
-            Err(RecordDefect::InvalidUtf8) => {
-                return quarantine(Reason::InvalidUtf8, None, record.raw.clone())
-            }
-            Err(RecordDefect::NulByte) => {
-                return quarantine(Reason::NulByte, None, record.raw.clone())
-            }
-            Err(RecordDefect::TooLong) => {
-                return quarantine(Reason::LineTooLong, None, record.raw.clone())
-            }
-        };
-        if fields.len() != self.header.width {
-            let reason = if fields.len() < self.header.width {
-                Reason::TooFewFields
-            } else {
-                Reason::TooManyFields
-            };
-            return quarantine(reason, None, record.raw.clone());
-        }
-        let raw = RawRow::new(&self.header, C::SOURCE_COLUMNS, fields);
-        let mut notes = Notes::default();
-        let cleaned = common::person_id(raw.get("person_id"), &mut notes).and_then(|person_id| {
-            self.cleaner
-                .clean(&raw, &mut notes)
-                .map(|row| (person_id, row))
-        });
-        match cleaned {
-            Ok((person_id, row)) => {
-                let raw_values = (!notes.raw_values.is_empty()).then(|| {
-                    Json::Object(
-                        notes
-                            .raw_values
-                            .into_iter()
-                            .map(|(c, v)| (c.to_owned(), Json::String(v)))
-                            .collect(),
-                    )
-                });
-                notes.flags.sort();
-                Outcome::Clean(CleanedRow {
-                    line: record.line,
-                    person_id,
-                    row_hash: raw.content_hash(),
-                    values: row.into_values(),
-                    flags: notes.flags,
-                    raw_values,
-                    extras: raw.extras_json(),
-                    raw: record.raw.clone(),
-                })
-            }
-            Err(rejection) => quarantine(rejection.reason, rejection.column, record.raw.clone()),
+            }),
         }
     }
 }
@@ -467,6 +513,14 @@ pub(crate) fn open_boxed<'r, C: Cleaner + Default + Send + 'static>(
     Ok(Box::new(FileCleaner::open(C::default(), input)?))
 }
 
+/// A [`RowCleaner`] of `C` for rows with these column names, boxed: each table's
+/// [`crate::TableSpec::row_cleaner`].
+pub(crate) fn row_cleaner_boxed<C: Cleaner + Default + Send + Sync + 'static>(
+    names: &[String],
+) -> Result<Box<dyn CleanFields>, FileError> {
+    Ok(Box::new(RowCleaner::new(C::default(), names)?))
+}
+
 impl Table {
     /// The table-specific clean columns.
     pub fn clean_columns(self) -> &'static [Column] {
@@ -479,6 +533,12 @@ impl Table {
         input: R,
     ) -> Result<OutcomeStream<'r>, FileError> {
         (self.spec().open)(Box::new(input))
+    }
+
+    /// A cleaner for rows of this table with the given column names, from any format: the
+    /// header rules apply to the names as to a CSV header.
+    pub fn row_cleaner(self, names: &[String]) -> Result<Box<dyn CleanFields>, FileError> {
+        (self.spec().row_cleaner)(names)
     }
 }
 

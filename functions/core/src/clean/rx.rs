@@ -9,34 +9,35 @@ use std::sync::LazyLock;
 use chrono::NaiveDate;
 
 use super::common;
-use super::{CleanRow, Cleaner, Flag, Notes, Reason, Rejection};
+use super::{Cleaner, Flag, Notes, Reason, Rejection};
 use crate::table::Table;
-use crate::value::{col, Column, ColumnType::*, Value};
 
 #[derive(Debug, Default, Clone, Copy)]
 pub struct RxCleaner;
 
-#[derive(Debug, Clone, PartialEq)]
-pub struct RxRow {
-    pub impairment_category: Option<String>,
-    pub impairment: Option<String>,
-    /// Canadian Drug Identification Number, 8 digits.
-    pub din: Option<String>,
-    pub rx_norm: Option<String>,
-    /// The drug name as written.
-    pub rx_name: String,
-    /// Upper case, spaces collapsed, known misspellings fixed.
-    pub rx_name_norm: String,
-    pub ingredient: Option<String>,
-    /// From the ingredient when the drug is known, else from the `rx_type` label.
-    pub drug_class: Option<&'static str>,
-    /// The label as written, and the class it names.
-    pub rx_type: Option<String>,
-    pub rx_type_class: Option<&'static str>,
-    pub start_date: Option<NaiveDate>,
-    /// As written (MM/DD/YYYY in the source): never shifted, see `docs/cleaning.md`.
-    pub end_date: Option<NaiveDate>,
-    pub rx_date: Option<NaiveDate>,
+clean_row! {
+    #[derive(Debug, Clone, PartialEq)]
+    pub struct RxRow {
+        pub impairment_category: Option<String> => Text,
+        pub impairment: Option<String> => Text,
+        /// Canadian Drug Identification Number, 8 digits.
+        pub din: Option<String> => Text,
+        pub rx_norm: Option<String> => Text,
+        /// The drug name as written.
+        pub rx_name: String => Text,
+        /// Upper case, spaces collapsed, known misspellings fixed.
+        pub rx_name_norm: String => Text,
+        pub ingredient: Option<String> => Text,
+        /// From the ingredient when the drug is known, else from the `rx_type` label.
+        pub drug_class: Option<&'static str> => Text,
+        /// The label as written, and the class it names.
+        pub rx_type: Option<String> => Text,
+        pub rx_type_class: Option<&'static str> => Text,
+        pub start_date: Option<NaiveDate> => Date,
+        /// As written (MM/DD/YYYY in the source): never shifted, see `docs/cleaning.md`.
+        pub end_date: Option<NaiveDate> => Date,
+        pub rx_date: Option<NaiveDate> => Date,
+    }
 }
 
 /// A drug from `drugs.csv`.
@@ -235,47 +236,12 @@ impl Cleaner for RxCleaner {
     }
 }
 
-impl CleanRow for RxRow {
-    const COLUMNS: &'static [Column] = &[
-        col("impairment_category", Text),
-        col("impairment", Text),
-        col("din", Text),
-        col("rx_norm", Text),
-        col("rx_name", Text),
-        col("rx_name_norm", Text),
-        col("ingredient", Text),
-        col("drug_class", Text),
-        col("rx_type", Text),
-        col("rx_type_class", Text),
-        col("start_date", Date),
-        col("end_date", Date),
-        col("rx_date", Date),
-    ];
-
-    fn into_values(self) -> Vec<Value> {
-        vec![
-            self.impairment_category.into(),
-            self.impairment.into(),
-            self.din.into(),
-            self.rx_norm.into(),
-            self.rx_name.into(),
-            self.rx_name_norm.into(),
-            self.ingredient.into(),
-            self.drug_class.into(),
-            self.rx_type.into(),
-            self.rx_type_class.into(),
-            self.start_date.into(),
-            self.end_date.into(),
-            self.rx_date.into(),
-        ]
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::clean::CleanedRow;
     use crate::clean::Outcome;
+    use crate::clean::{CleanRow, CleanedRow};
+    use crate::value::Value;
 
     use crate::clean::test_support;
 

@@ -14,35 +14,36 @@
 use chrono::NaiveDate;
 
 use super::common::{self, parse_censored, split_range};
-use super::{CleanRow, Cleaner, Flag, Notes, Reason, Rejection};
+use super::{Cleaner, Flag, Notes, Reason, Rejection};
 use crate::table::Table;
-use crate::value::{col, Column, ColumnType::*, Value};
 
 #[derive(Debug, Default, Clone, Copy)]
 pub struct TestResultsCleaner;
 
-#[derive(Debug, Clone, PartialEq)]
-pub struct TestResultRow {
-    pub impairment_category: Option<String>,
-    pub impairment: Option<String>,
-    pub feature: String,
-    pub icd_code: Option<String>,
-    pub report_date: Option<NaiveDate>,
-    /// The value exactly as written (trimmed); free text stays here.
-    pub value: Option<String>,
-    /// The number in the value: a measurement, a censoring bound, a score's points or a
-    /// duration in seconds.
-    pub value_num: Option<f64>,
-    /// `<`, `<=`, `>` or `>=` for a censored value.
-    pub value_operator: Option<&'static str>,
-    /// The unit as written (`%`, `mmHg`, `cm`), `/30` for a score out of 30, `s` for a duration.
-    pub value_unit: Option<String>,
-    /// A value written as a range (`50-55`).
-    pub value_low: Option<f64>,
-    pub value_high: Option<f64>,
-    /// Blood pressure, from `SYS/DIA` on "Blood pressure" rows.
-    pub systolic: Option<i32>,
-    pub diastolic: Option<i32>,
+clean_row! {
+    #[derive(Debug, Clone, PartialEq)]
+    pub struct TestResultRow {
+        pub impairment_category: Option<String> => Text,
+        pub impairment: Option<String> => Text,
+        pub feature: String => Text,
+        pub icd_code: Option<String> => Text,
+        pub report_date: Option<NaiveDate> => Date,
+        /// The value exactly as written (trimmed); free text stays here.
+        pub value: Option<String> => Text,
+        /// The number in the value: a measurement, a censoring bound, a score's points or a
+        /// duration in seconds.
+        pub value_num: Option<f64> => Float8,
+        /// `<`, `<=`, `>` or `>=` for a censored value.
+        pub value_operator: Option<&'static str> => Text,
+        /// The unit as written (`%`, `mmHg`, `cm`), `/30` for a score out of 30, `s` for a duration.
+        pub value_unit: Option<String> => Text,
+        /// A value written as a range (`50-55`).
+        pub value_low: Option<f64> => Float8,
+        pub value_high: Option<f64> => Float8,
+        /// Blood pressure, from `SYS/DIA` on "Blood pressure" rows.
+        pub systolic: Option<i32> => Int4,
+        pub diastolic: Option<i32> => Int4,
+    }
 }
 
 impl Cleaner for TestResultsCleaner {
@@ -102,42 +103,6 @@ impl Cleaner for TestResultsCleaner {
             systolic: parsed.systolic,
             diastolic: parsed.diastolic,
         })
-    }
-}
-
-impl CleanRow for TestResultRow {
-    const COLUMNS: &'static [Column] = &[
-        col("impairment_category", Text),
-        col("impairment", Text),
-        col("feature", Text),
-        col("icd_code", Text),
-        col("report_date", Date),
-        col("value", Text),
-        col("value_num", Float8),
-        col("value_operator", Text),
-        col("value_unit", Text),
-        col("value_low", Float8),
-        col("value_high", Float8),
-        col("systolic", Int4),
-        col("diastolic", Int4),
-    ];
-
-    fn into_values(self) -> Vec<Value> {
-        vec![
-            self.impairment_category.into(),
-            self.impairment.into(),
-            self.feature.into(),
-            self.icd_code.into(),
-            self.report_date.into(),
-            self.value.into(),
-            self.value_num.into(),
-            self.value_operator.into(),
-            self.value_unit.into(),
-            self.value_low.into(),
-            self.value_high.into(),
-            self.systolic.into(),
-            self.diastolic.into(),
-        ]
     }
 }
 
@@ -285,7 +250,8 @@ pub fn duration_seconds(raw: &str) -> Option<f64> {
 mod tests {
 
     use super::*;
-    use crate::clean::CleanedRow;
+    use crate::clean::{CleanRow, CleanedRow};
+    use crate::value::Value;
     use crate::Outcome;
 
     use crate::clean::test_support;
