@@ -7,7 +7,9 @@ use std::time::SystemTime;
 use anyhow::{bail, Context};
 use medrec_core::Table;
 use medrec_pipeline::memory::RecordingSink;
-use medrec_pipeline::{ObjectKind, ObjectRef, ObjectSource, Opened, Pipeline, PipelineError, Processed};
+use medrec_pipeline::{
+    ObjectKind, ObjectRef, ObjectSource, Opened, Pipeline, PipelineError, Processed,
+};
 use medrec_store::{DbConfig, RunReport, RunStatus};
 
 /// Local files as the pipeline's object source.

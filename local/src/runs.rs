@@ -17,7 +17,14 @@ pub async fn print(
     }
     println!(
         "{:<19} {:<14} {:<10} {:>8} {:>8} {:>9} {:>11} {:>7}  source",
-        "received (UTC)", "outcome", "table", "raw", "loaded", "duplicate", "quarantined", "persons"
+        "received (UTC)",
+        "outcome",
+        "table",
+        "raw",
+        "loaded",
+        "duplicate",
+        "quarantined",
+        "persons"
     );
     for r in &receipts {
         println!("{}", line(r));

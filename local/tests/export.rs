@@ -2,61 +2,25 @@
 //! export the features as CSV and Parquet and read both back.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::Output;
+use std::path::Path;
 
 use chrono::NaiveDate;
 use medrec_core::features::{FeatureKind, FEATURES};
-use medrec_store::test_db::TestDb;
+use medrec_testkit::{count, describe, sample_dir, TestDb};
 use parquet::basic::{LogicalType, Repetition, Type as PhysicalType};
 use parquet::file::reader::{FileReader, SerializedFileReader};
 use parquet::record::Field;
 
-const MEDREC: &str = env!("CARGO_BIN_EXE_medrec");
-
-fn sample_dir() -> PathBuf {
-    PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/data/sample"
-    ))
-}
-
-/// Runs `medrec ARGS` on `db`.
-async fn medrec(db: &TestDb, args: &[&str]) -> Output {
-    tokio::process::Command::new(MEDREC)
-        .args(args)
-        .env("DATABASE_URL", db.config.expose_url())
-        .env_remove("MEDREC_LOG")
-        .output()
-        .await
-        .expect("running medrec")
-}
-
-fn describe(output: &Output) -> String {
-    format!(
-        "{}\n--- stdout\n{}--- stderr\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
-
-/// Runs `medrec ARGS` on `db`, asserting it succeeds; returns its stdout.
-async fn medrec_ok(db: &TestDb, args: &[&str]) -> String {
-    let output = medrec(db, args).await;
-    assert!(
-        output.status.success(),
-        "medrec {args:?} failed: {}",
-        describe(&output)
-    );
-    String::from_utf8(output.stdout).expect("UTF-8 stdout")
-}
+use crate::medrec;
 
 /// A migrated database with the sample directory ingested by `medrec ingest`; returns its stdout.
 async fn ingested() -> (TestDb, String) {
     let db = TestDb::migrated().await.unwrap();
     let dir = sample_dir();
-    let stdout = medrec_ok(&db, &["ingest", dir.to_str().unwrap()]).await;
+    let stdout = medrec()
+        .on(&db)
+        .run_ok(&["ingest", dir.to_str().unwrap()])
+        .await;
     (db, stdout)
 }
 
@@ -66,7 +30,7 @@ async fn export(db: &TestDb, format: &str, out: &Path, as_of: Option<&str>) {
     if let Some(date) = as_of {
         args.extend(["--as-of", date]);
     }
-    let stdout = medrec_ok(db, &args).await;
+    let stdout = medrec().on(db).run_ok(&args).await;
     assert!(
         stdout.contains(&format!("wrote 50 person(s) to {}", out.display())),
         "{stdout}"
@@ -199,7 +163,7 @@ async fn ingest_then_export_csv_and_parquet() {
         "{stdout}"
     );
     // The documented full recompute (docs/features.md).
-    let refreshed = medrec_ok(&db, &["features", "refresh"]).await;
+    let refreshed = medrec().on(&db).run_ok(&["features", "refresh"]).await;
     assert_eq!(refreshed.trim(), "recomputed the features of 50 person(s)");
 
     let dir = tempfile::tempdir().unwrap();
@@ -265,18 +229,17 @@ async fn export_rejects_an_unknown_format() {
     let db = TestDb::migrated().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("f.json");
-    let output = medrec(
-        &db,
-        &[
+    let output = medrec()
+        .on(&db)
+        .run(&[
             "features",
             "export",
             "--format",
             "json",
             "--out",
             out.to_str().unwrap(),
-        ],
-    )
-    .await;
+        ])
+        .await;
     assert!(!output.status.success(), "{}", describe(&output));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("\"json\""), "{stderr}");
@@ -288,25 +251,37 @@ async fn ingest_fails_naming_a_file_of_no_table_and_loads_the_others() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::copy(sample_dir().join("rx_ae.csv"), dir.path().join("rx_ae.csv")).unwrap();
     std::fs::write(dir.path().join("notes.csv"), "person_id,note\n1,hello\n").unwrap();
-    let output = medrec(&db, &["ingest", dir.path().to_str().unwrap()]).await;
+    let output = medrec()
+        .on(&db)
+        .run(&["ingest", dir.path().to_str().unwrap()])
+        .await;
     assert!(!output.status.success(), "{}", describe(&output));
     assert_ne!(output.status.code(), Some(0));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("notes.csv"), "{stderr}");
     // The other files load; the unknown one is on record with its reason.
     let client = db.client().await.unwrap();
-    let loaded: i64 = client
-        .query_one("SELECT count(*) FROM ingest_run WHERE status = 'loaded' AND table_name = 'rx'", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let loaded = count(
+        &client,
+        "SELECT count(*) FROM ingest_run WHERE status = 'loaded' AND table_name = 'rx'",
+    )
+    .await;
     assert_eq!(loaded, 1);
-    let runs = medrec(&db, &["runs"]).await;
+    let runs = medrec().on(&db).run(&["runs"]).await;
     assert!(runs.status.success(), "{}", describe(&runs));
     let listed = String::from_utf8_lossy(&runs.stdout);
-    let notes = listed.lines().find(|l| l.ends_with("notes.csv")).expect("notes.csv listed");
+    let notes = listed
+        .lines()
+        .find(|l| l.ends_with("notes.csv"))
+        .expect("notes.csv listed");
     assert!(notes.contains(" refused "), "{listed}");
     assert!(listed.contains("no such table"), "{listed}");
-    let rx = listed.lines().find(|l| l.ends_with("rx_ae.csv")).expect("rx_ae.csv listed");
-    assert!(rx.contains(" loaded ") && rx.contains(" 480 ") && rx.contains(" 326 "), "{listed}");
+    let rx = listed
+        .lines()
+        .find(|l| l.ends_with("rx_ae.csv"))
+        .expect("rx_ae.csv listed");
+    assert!(
+        rx.contains(" loaded ") && rx.contains(" 480 ") && rx.contains(" 326 "),
+        "{listed}"
+    );
 }

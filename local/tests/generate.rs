@@ -6,51 +6,20 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fs;
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 use medrec_core::clean::rx::RxRow;
 use medrec_core::clean::CleanRow;
 use medrec_core::{Flag, Outcome, Reason, Table, Value};
-use medrec_store::test_db::TestDb;
+use medrec_testkit::{count, sample_dir, TestDb};
 use serde_json::Value as Json;
 
-const MEDREC: &str = env!("CARGO_BIN_EXE_medrec");
-
-fn sample_dir() -> PathBuf {
-    PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/data/sample"
-    ))
-}
-
-fn run(args: &[&str]) -> Output {
-    Command::new(MEDREC)
-        .args(args)
-        .env_remove("MEDREC_LOG")
-        .output()
-        .expect("running medrec")
-}
-
-fn describe(output: &Output) -> String {
-    format!(
-        "{}\n--- stdout\n{}--- stderr\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
+use crate::medrec;
 
 /// Runs `medrec generate ARGS --out DIR`, asserting success.
 fn generate(dir: &Path, args: &[&str]) -> String {
     let mut all = vec!["generate", "--out", dir.to_str().unwrap()];
     all.extend_from_slice(args);
-    let output = run(&all);
-    assert!(
-        output.status.success(),
-        "medrec {all:?}: {}",
-        describe(&output)
-    );
-    String::from_utf8(output.stdout).unwrap()
+    medrec().run_ok_blocking(&all)
 }
 
 fn csv_path(dir: &Path, table: Table) -> PathBuf {
@@ -588,7 +557,7 @@ fn bad_arguments_fail_with_a_message() {
     ] {
         let mut all = vec!["generate", "--out", out];
         all.extend(args.iter().copied());
-        let output = run(&all);
+        let output = medrec().run_blocking(&all);
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(!output.status.success(), "{all:?} succeeded");
         assert!(stderr.contains(message), "{all:?}: {stderr}");
@@ -596,7 +565,7 @@ fn bad_arguments_fail_with_a_message() {
     }
     let file = dir.path().join("a-file");
     fs::write(&file, "").unwrap();
-    let output = run(&[
+    let output = medrec().run_blocking(&[
         "generate",
         "--persons",
         "3",
@@ -617,14 +586,10 @@ async fn generated_files_load() {
         &["--persons", "300", "--seed", "2", "--bad-row-rate", "0.01"],
     );
     let db = TestDb::migrated().await.unwrap();
-    let output = tokio::process::Command::new(MEDREC)
-        .args(["ingest", dir.path().to_str().unwrap()])
-        .env("DATABASE_URL", db.config.expose_url())
-        .env_remove("MEDREC_LOG")
-        .output()
-        .await
-        .unwrap();
-    assert!(output.status.success(), "{}", describe(&output));
+    medrec()
+        .on(&db)
+        .run_ok(&["ingest", dir.path().to_str().unwrap()])
+        .await;
     let client = db.client().await.unwrap();
     let runs = client
         .query(
@@ -637,13 +602,10 @@ async fn generated_files_load() {
     let total = |i: usize| runs.iter().map(|r| r.get::<_, i64>(i)).sum::<i64>();
     assert!(total(2) > total(0) / 5, "duplicates are dropped");
     assert!(total(3) > 0, "bad rows are quarantined");
-    let conflicts: i64 = client
-        .query_one(
-            "SELECT count(*) FROM quarantine WHERE reason = 'conflicting_id'",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
+    let conflicts = count(
+        &client,
+        "SELECT count(*) FROM quarantine WHERE reason = 'conflicting_id'",
+    )
+    .await;
     assert_eq!(conflicts, 0);
 }

@@ -1,23 +1,12 @@
 //! `medrec serve`: the API's router behind a plain HTTP server, over the wire.
 
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use medrec_store::test_db::TestDb;
+use medrec_testkit::{curl, free_port, TestDb};
 use serde_json::Value as Json;
 
-const MEDREC: &str = env!("CARGO_BIN_EXE_medrec");
-
-fn curl(args: &[&str]) -> (u16, String) {
-    let output = Command::new("curl")
-        .args(["-s", "-w", "\n%{http_code}"])
-        .args(args)
-        .output()
-        .unwrap();
-    let text = String::from_utf8(output.stdout).unwrap();
-    let (body, status) = text.rsplit_once('\n').unwrap();
-    (status.parse().unwrap_or(0), body.to_owned())
-}
+use crate::medrec;
 
 /// Kills the server on drop.
 struct Server(std::process::Child);
@@ -32,15 +21,12 @@ impl Drop for Server {
 #[tokio::test(flavor = "multi_thread")]
 async fn serve_answers_like_the_api_function() {
     let db = TestDb::with_sample().await.unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let _server = Server(
-        Command::new(MEDREC)
+        medrec()
+            .on(&db)
+            .command()
             .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-            .env("DATABASE_URL", db.config.expose_url())
             .env("MEDREC_API_KEY", "serve-test-key")
             .stdin(Stdio::null())
             .spawn()

@@ -4,27 +4,12 @@
 //! through the emulated services; nothing here calls a handler directly.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use medrec_testkit::{curl, free_port, sample_dir, workspace_root, Medrec};
 use serde_json::Value as Json;
 use tokio_postgres::NoTls;
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .canonicalize()
-        .unwrap()
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// A private stack (own state directory and ports), taken down by `make local-down` on drop.
 struct Stack {
@@ -37,7 +22,7 @@ impl Stack {
     fn make(&self, target: &str) -> std::process::Output {
         Command::new("make")
             .args(["--no-print-directory", target])
-            .current_dir(root())
+            .current_dir(workspace_root())
             .env("MEDREC_STATE_DIR", self.state.path())
             .envs(self.ports.iter().map(|(k, v)| (*k, v.as_str())))
             .env("ESM_RETRY_AFTER", "1")
@@ -83,7 +68,7 @@ impl Stack {
 
     /// The AWS CLI of the LocalStack venv, pointed at this stack.
     fn aws(&self, args: &[&str]) -> String {
-        let output = Command::new(root().join(".venv/localstack/bin/aws"))
+        let output = Command::new(workspace_root().join(".venv/localstack/bin/aws"))
             .args([
                 "--endpoint-url",
                 self.var("AWS_ENDPOINT_URL"),
@@ -106,7 +91,7 @@ impl Stack {
 
     fn upload_sample(&self) {
         for table in ["lifestyle", "rx", "conditions", "labs", "tests"] {
-            let file = root().join(format!("../shared/data/sample/{table}_ae.csv"));
+            let file = sample_dir().join(format!("{table}_ae.csv"));
             self.aws(&[
                 "s3",
                 "cp",
@@ -118,25 +103,19 @@ impl Stack {
     }
 
     fn get(&self, path: &str) -> (u16, Json) {
-        let output = Command::new("curl")
-            .args(["-s", "-w", "\n%{http_code}", "-H"])
-            .arg(format!("x-api-key: {}", self.var("MEDREC_API_KEY")))
-            .arg(format!("{}{path}", self.var("API_URL")))
-            .output()
-            .unwrap();
-        let text = String::from_utf8(output.stdout).unwrap();
-        let (body, status) = text.rsplit_once('\n').unwrap();
-        (
-            status.parse().unwrap(),
-            serde_json::from_str(body).unwrap_or(Json::Null),
-        )
+        let (status, body) = curl(&[
+            "-H",
+            &format!("x-api-key: {}", self.var("MEDREC_API_KEY")),
+            &format!("{}{path}", self.var("API_URL")),
+        ]);
+        (status, serde_json::from_str(&body).unwrap_or(Json::Null))
     }
 
     /// Runs each `cargo lambda invoke` line of the README's invoke-examples block against this
     /// stack (its port instead of 9000, its LocalStack port in the events' URLs); returns each
     /// line with the function's answer.
     fn readme_invocations(&self) -> Vec<(String, Json)> {
-        let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+        let readme = std::fs::read_to_string(workspace_root().join("README.md")).unwrap();
         let block = readme
             .split_once("<!-- invoke-examples -->")
             .expect("README has an invoke-examples block")
@@ -160,15 +139,15 @@ impl Stack {
                     if word == "9000" {
                         *word = self.ports[1].1.clone();
                     } else if word.starts_with("local/events/") {
-                        let text = std::fs::read_to_string(root().join(&*word)).unwrap();
+                        let text = std::fs::read_to_string(workspace_root().join(&*word)).unwrap();
                         let copy = events.path().join(word.rsplit('/').next().unwrap());
                         std::fs::write(&copy, text.replace("127.0.0.1:4566", &localstack)).unwrap();
                         *word = copy.to_str().unwrap().to_owned();
                     }
                 }
-                let output = Command::new(root().join(".venv/tools/bin/cargo-lambda"))
+                let output = Command::new(workspace_root().join(".venv/tools/bin/cargo-lambda"))
                     .args(&words[1..])
-                    .current_dir(root())
+                    .current_dir(workspace_root())
                     .output()
                     .unwrap();
                 assert!(
@@ -382,25 +361,19 @@ async fn csvs_uploaded_to_the_bucket_come_back_as_features_from_the_api() {
     let vendor_files = tempfile::tempdir().unwrap();
     for version in ["1", "2"] {
         let dir = vendor_files.path().join(version);
-        let output = Command::new(env!("CARGO_BIN_EXE_medrec"))
-            .args([
-                "generate",
-                "--format",
-                "json",
-                "--persons",
-                "1",
-                "--version",
-                version,
-            ])
-            .args(["--first-person-id", &person.to_string(), "--out"])
-            .arg(&dir)
-            .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+        Medrec::new(env!("CARGO_BIN_EXE_medrec")).run_ok_blocking(&[
+            "generate",
+            "--format",
+            "json",
+            "--persons",
+            "1",
+            "--version",
+            version,
+            "--first-person-id",
+            &person.to_string(),
+            "--out",
+            dir.to_str().unwrap(),
+        ]);
     }
     let upload_vendor = |version: &str| {
         let file = vendor_files

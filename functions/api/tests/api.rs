@@ -8,8 +8,8 @@ use axum::response::Response;
 use axum::Router;
 use medrec_api::{router, API_KEY_HEADER, OPENAPI};
 use medrec_core::features::FEATURES;
-use medrec_store::test_db::TestDb;
 use medrec_store::DbConfig;
+use medrec_testkit::{free_port, TestDb};
 use serde_json::Value as Json;
 use tower::ServiceExt;
 
@@ -334,11 +334,7 @@ async fn the_served_contract_is_the_committed_file_and_matches_the_router() {
 #[tokio::test]
 async fn an_unreachable_database_gives_503_not_a_hang_or_a_trace() {
     // A port nothing listens on (bound, then released).
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let api = api_on(&DbConfig::new(format!(
         "postgres://postgres@127.0.0.1:{port}/medrec"
     )));
@@ -387,7 +383,11 @@ async fn runs_list_what_became_of_each_object_newest_first() {
     let client = db.client().await.unwrap();
     for (source, outcome, reason) in [
         ("s3://b/raw/rx/a.csv", "loaded", None),
-        ("s3://b/raw/foo/x.csv", "refused", Some("the key's raw/<table>/ prefix names no known table")),
+        (
+            "s3://b/raw/foo/x.csv",
+            "refused",
+            Some("the key's raw/<table>/ prefix names no known table"),
+        ),
         ("s3://b/raw/rx/a.csv", "already_loaded", None),
     ] {
         client
@@ -413,9 +413,21 @@ async fn runs_list_what_became_of_each_object_newest_first() {
     assert_eq!(runs.len(), 1);
     assert_eq!(runs[0]["source"], "s3://b/raw/foo/x.csv");
     assert!(runs[0]["reason"].as_str().unwrap().contains("prefix"));
-    assert_eq!(get(&api, "/runs?limit=1").await.body["runs"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        get(&api, "/runs?limit=1").await.body["runs"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
 
-    for bad in ["/runs?limit=0", "/runs?limit=1001", "/runs?limit=x", "/runs?outcome=lost", "/runs?since=2020-01-01"] {
+    for bad in [
+        "/runs?limit=0",
+        "/runs?limit=1001",
+        "/runs?limit=x",
+        "/runs?outcome=lost",
+        "/runs?since=2020-01-01",
+    ] {
         let answer = get(&api, bad).await;
         assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{bad}");
         assert_eq!(answer.content_type, "application/problem+json", "{bad}");

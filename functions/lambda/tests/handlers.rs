@@ -1,25 +1,13 @@
 //! Event handlers with the `aws_lambda_events` types, against a real PostgreSQL.
 //! (The cleaning handler's S3 path runs against LocalStack in tests/local_loop.rs.)
 
-use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+use aws_lambda_events::event::sqs::SqsEvent;
 use medrec_lambda::features::FeaturesFunction;
 use medrec_lambda::migrate::MigrateFunction;
-use medrec_store::test_db::TestDb;
 use medrec_store::DbConfig;
+use medrec_testkit::events::{sqs_event, sqs_message};
+use medrec_testkit::{free_port, workspace_root, TestDb};
 use serde_json::json;
-
-fn message(id: &str, body: &str) -> SqsMessage {
-    let mut message = SqsMessage::default();
-    message.message_id = Some(id.to_owned());
-    message.body = Some(body.to_owned());
-    message
-}
-
-fn event(messages: Vec<SqsMessage>) -> SqsEvent {
-    let mut event = SqsEvent::default();
-    event.records = messages;
-    event
-}
 
 async fn stored_persons(client: &tokio_postgres::Client) -> Vec<i64> {
     client
@@ -42,11 +30,11 @@ async fn features_recompute_the_batch_and_report_only_the_poisoned_message() {
     let function = FeaturesFunction::new(medrec_store::pool(&db.config, 2).unwrap());
 
     let response = function
-        .handle(event(vec![
-            message("a", r#"{"person_ids":[3585,3591]}"#),
-            message("poison", "not json"),
-            message("b", r#"{"person_ids":[3591,3599]}"#),
-            message("unknown-person", r#"{"person_ids":[424242]}"#),
+        .handle(sqs_event(vec![
+            sqs_message("a", r#"{"person_ids":[3585,3591]}"#),
+            sqs_message("poison", "not json"),
+            sqs_message("b", r#"{"person_ids":[3591,3599]}"#),
+            sqs_message("unknown-person", r#"{"person_ids":[424242]}"#),
         ]))
         .await;
     let failed: Vec<&str> = response
@@ -70,10 +58,7 @@ async fn features_recompute_the_batch_and_report_only_the_poisoned_message() {
 #[tokio::test]
 async fn the_committed_features_event_is_accepted() {
     let db = TestDb::with_sample().await.unwrap();
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../local/events/features-sqs.json"
-    );
+    let path = workspace_root().join("local/events/features-sqs.json");
     let event: SqsEvent = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     let function = FeaturesFunction::new(medrec_store::pool(&db.config, 2).unwrap());
     let response = function.handle(event).await;
@@ -82,17 +67,13 @@ async fn the_committed_features_event_is_accepted() {
 
 #[tokio::test]
 async fn when_the_database_is_down_every_parsable_message_is_retried() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let config = DbConfig::new(format!("postgres://postgres@127.0.0.1:{port}/medrec"));
     let function = FeaturesFunction::new(medrec_store::pool(&config, 1).unwrap());
     let response = function
-        .handle(event(vec![
-            message("a", r#"{"person_ids":[1]}"#),
-            message("poison", "{}"),
+        .handle(sqs_event(vec![
+            sqs_message("a", r#"{"person_ids":[1]}"#),
+            sqs_message("poison", "{}"),
         ]))
         .await;
     let mut failed: Vec<&str> = response
@@ -111,7 +92,7 @@ async fn migrations_run_when_invoked_directly_and_twice_is_a_no_op() {
     let first = function.handle(json!({})).await.unwrap();
     assert_eq!(
         first["applied"].as_array().unwrap().len(),
-        medrec_store::MIGRATIONS.len()
+        medrec_store::MIGRATIONS.len() + medrec_store::DEFINITIONS.len()
     );
     let second = function.handle(json!({})).await.unwrap();
     assert_eq!(second["applied"], json!([]));

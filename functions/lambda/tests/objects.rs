@@ -2,53 +2,20 @@
 //! SQS batches of S3 notifications, partial batch failures, and what is settled rather than
 //! retried. The S3 and SQS adapters themselves run in local/tests/serverless_loop.rs.
 
-use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsMessage};
 use medrec_core::Table;
 use medrec_lambda::objects::ObjectsFunction;
 use medrec_pipeline::memory::{MemorySource, RecordingSink};
 use medrec_pipeline::{Accepts, Pipeline};
-use medrec_store::test_db::{sample_dir, TestDb};
+use medrec_testkit::events::{s3_notification, sqs_event, sqs_message};
+use medrec_testkit::{sample, TestDb};
 use serde_json::json;
 
 const BUCKET: &str = "medrec-raw";
 
 /// An SQS message whose body is S3's notification of `keys` (URL-encoded as S3 does).
 fn notification(id: &str, keys: &[(&str, &str)]) -> SqsMessage {
-    let records: Vec<serde_json::Value> = keys
-        .iter()
-        .map(|(key, etag)| {
-            json!({
-                "eventVersion": "2.1",
-                "eventSource": "aws:s3",
-                "awsRegion": "us-east-1",
-                "eventTime": "2026-11-22T08:00:02.933Z",
-                "eventName": "ObjectCreated:Put",
-                "userIdentity": {"principalId": "AIDAJDPLRKLG7UEXAMPLE"},
-                "requestParameters": {"sourceIPAddress": "127.0.0.1"},
-                "responseElements": {"x-amz-request-id": "r", "x-amz-id-2": "h"},
-                "s3": {
-                    "s3SchemaVersion": "1.0",
-                    "configurationId": "RawBucket-1",
-                    "bucket": {
-                        "name": BUCKET,
-                        "ownerIdentity": {"principalId": "A3NL1KOZZKExample"},
-                        "arn": format!("arn:aws:s3:::{BUCKET}")
-                    },
-                    "object": {"key": key.replace(' ', "+"), "eTag": etag, "size": 1, "sequencer": "0055AED6DCD90281E5"}
-                }
-            })
-        })
-        .collect();
-    let mut message = SqsMessage::default();
-    message.message_id = Some(id.to_owned());
-    message.body = Some(json!({ "Records": records }).to_string());
-    message
-}
-
-fn event(messages: Vec<SqsMessage>) -> SqsEvent {
-    let mut event = SqsEvent::default();
-    event.records = messages;
-    event
+    sqs_message(id, &s3_notification(BUCKET, keys).to_string())
 }
 
 fn failed(response: &SqsBatchResponse) -> Vec<&str> {
@@ -61,15 +28,6 @@ fn failed(response: &SqsBatchResponse) -> Vec<&str> {
 
 fn put(source: &MemorySource, key: &str, etag: &str, bytes: Vec<u8>) {
     source.put(&format!("s3://{BUCKET}/{key}"), Some(etag), bytes);
-}
-
-fn sample(file: &str) -> Vec<u8> {
-    std::fs::read(sample_dir().join(file)).unwrap()
-}
-
-async fn count(db: &TestDb, sql: &str) -> i64 {
-    let client = db.client().await.unwrap();
-    client.query_one(sql, &[]).await.unwrap().get(0)
 }
 
 fn function(db: &TestDb, accepts: Accepts) -> ObjectsFunction<MemorySource, RecordingSink> {
@@ -95,34 +53,28 @@ async fn the_clean_function_loads_settles_bad_files_and_retries_only_what_can_he
     source.break_object(&format!("s3://{BUCKET}/raw/rx/unreachable.csv"));
 
     let response = function
-        .handle(event(vec![
+        .handle(sqs_event(vec![
             notification("good", &[("raw/rx/rx file.csv", "e1")]),
             notification("bad-file", &[("raw/rx/broken.csv", "e1")]),
             notification("unreachable", &[("raw/rx/unreachable.csv", "e1")]),
             notification("other-table", &[("raw/labs/labs.csv", "e1")]),
             notification("overwritten", &[("raw/rx/rx file.csv", "e0")]),
-            {
-                let mut m = SqsMessage::default();
-                m.message_id = Some("poison".into());
-                m.body = Some("not a notification".into());
-                m
-            },
+            sqs_message("poison", "not a notification"),
         ]))
         .await;
     // The unusable CSV and the misrouted object are recorded and acknowledged; the unreadable
     // object and the poisoned message are retried (and at last dead-lettered).
     assert_eq!(failed(&response), ["unreachable", "poison"]);
     assert_eq!(
-        count(&db, "SELECT count(*) FROM object_receipt WHERE outcome = 'refused' AND source LIKE '%raw/labs/labs.csv'").await,
+        db.count("SELECT count(*) FROM object_receipt WHERE outcome = 'refused' AND source LIKE '%raw/labs/labs.csv'").await,
         1
     );
     assert_eq!(
-        count(&db, "SELECT count(*) FROM ingest_run WHERE status = 'loaded' AND source = 's3://medrec-raw/raw/rx/rx file.csv'").await,
+        db.count("SELECT count(*) FROM ingest_run WHERE status = 'loaded' AND source = 's3://medrec-raw/raw/rx/rx file.csv'").await,
         1
     );
     assert_eq!(
-        count(
-            &db,
+        db.count(
             "SELECT count(*) FROM ingest_run WHERE status = 'failed' AND source LIKE '%broken.csv'"
         )
         .await,
@@ -131,19 +83,19 @@ async fn the_clean_function_loads_settles_bad_files_and_retries_only_what_can_he
     let persons = function.pipeline().sink().persons();
     assert_eq!(
         persons.len() as i64,
-        count(&db, "SELECT count(DISTINCT person_id) FROM rx").await
+        db.count("SELECT count(DISTINCT person_id) FROM rx").await
     );
 
     // A redelivery of the loaded object announces its persons again and loads nothing.
-    let rows = count(&db, "SELECT count(*) FROM rx").await;
+    let rows = db.count("SELECT count(*) FROM rx").await;
     let again = function
-        .handle(event(vec![notification(
+        .handle(sqs_event(vec![notification(
             "good-again",
             &[("raw/rx/rx file.csv", "e1")],
         )]))
         .await;
     assert!(failed(&again).is_empty());
-    assert_eq!(count(&db, "SELECT count(*) FROM rx").await, rows);
+    assert_eq!(db.count("SELECT count(*) FROM rx").await, rows);
     let announcements = function.pipeline().sink().announcements();
     assert_eq!(announcements.len(), 2);
     assert_eq!(announcements[0], announcements[1]);
@@ -171,7 +123,7 @@ async fn the_vendor_function_loads_rejects_and_reannounces() {
     );
     put(source, "vendor/bad.json", "e1", b"[]".to_vec());
     let response = function
-        .handle(event(vec![
+        .handle(sqs_event(vec![
             notification("p42", &[("vendor/42.json", "e1")]),
             notification("bad", &[("vendor/bad.json", "e1")]),
             notification("raw", &[("raw/rx/x.csv", "e1")]),
@@ -184,19 +136,13 @@ async fn the_vendor_function_loads_rejects_and_reannounces() {
         vec![vec![42], vec![42]]
     );
     assert_eq!(
-        count(
-            &db,
-            "SELECT count(*) FROM vendor_file WHERE status = 'rejected'"
-        )
-        .await,
+        db.count("SELECT count(*) FROM vendor_file WHERE status = 'rejected'")
+            .await,
         1
     );
     assert_eq!(
-        count(
-            &db,
-            "SELECT count(*) FROM vendor_file WHERE status = 'ignored'"
-        )
-        .await,
+        db.count("SELECT count(*) FROM vendor_file WHERE status = 'ignored'")
+            .await,
         1
     );
 }

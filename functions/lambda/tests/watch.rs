@@ -5,17 +5,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use medrec_store::test_db::TestDb;
+use medrec_testkit::{free_port, status_and_body, workspace_root, TestDb};
 use serde_json::Value as Json;
 
 const KEY: &str = "watch-test-key";
-
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
-}
 
 /// cargo-lambda: `CARGO_LAMBDA`, the repo's tool venv (`make tools`), or PATH.
 fn cargo_lambda() -> PathBuf {
@@ -39,11 +32,7 @@ struct Watch {
 impl Watch {
     fn start(database_url: &str, log_dir: &Path) -> Watch {
         use std::os::unix::process::CommandExt;
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port();
         let log = log_dir.join("watch.log");
         let log_file = std::fs::File::create(&log).unwrap();
         let child = Command::new(cargo_lambda())
@@ -102,12 +91,10 @@ fn try_curl(line: &str, api_url: &str) -> Option<(u16, String)> {
         .env("MEDREC_API_KEY", KEY)
         .output()
         .unwrap();
-    if !output.status.success() {
-        return None;
-    }
-    let text = String::from_utf8(output.stdout).unwrap();
-    let (body, status) = text.rsplit_once('\n').unwrap();
-    Some((status.trim().parse().unwrap(), body.to_owned()))
+    output
+        .status
+        .success()
+        .then(|| status_and_body(&output.stdout))
 }
 
 /// The curl lines of the README's API examples (the fenced block after `<!-- api-examples -->`).

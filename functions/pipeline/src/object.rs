@@ -9,8 +9,8 @@ use futures::StreamExt;
 use medrec_core::vendor::{check_size, VendorError, VendorReason, MAX_FILE_BYTES};
 use medrec_core::Table;
 use medrec_store::load::{already_loaded_report, find_loaded};
-use medrec_store::vendor::{ingest_vendor_file, reject, VendorReport, VendorSource, VendorStatus};
 use medrec_store::receipts::{Outcome, Receipt};
+use medrec_store::vendor::{ingest_vendor_file, reject, VendorReport, VendorSource, VendorStatus};
 use medrec_store::{ErrorKind, RunReport, Source};
 
 use crate::{ObjectRef, ObjectSource, Opened, PersonsSink, PipelineError};
@@ -181,9 +181,10 @@ impl<S: ObjectSource, P: PersonsSink> Pipeline<S, P> {
     }
 
     async fn record(&self, receipt: &Receipt) -> Result<(), PipelineError> {
-        let client = self.pool.get().await.map_err(|e| {
-            PipelineError::transient(&receipt.source, "no database connection", e)
-        })?;
+        let client =
+            self.pool.get().await.map_err(|e| {
+                PipelineError::transient(&receipt.source, "no database connection", e)
+            })?;
         medrec_store::receipts::record(&client, receipt)
             .await
             .map(|_| ())

@@ -1,15 +1,12 @@
 //! docs/architecture.md's diagram names exactly the workspace's crates, at their paths.
 
 use std::collections::BTreeSet;
-use std::path::Path;
 
-fn root() -> &'static Path {
-    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
-}
+use medrec_testkit::workspace_root;
 
 /// (crate name, path) of every workspace member, from each member's Cargo.toml.
 fn members() -> BTreeSet<(String, String)> {
-    let manifest = std::fs::read_to_string(root().join("Cargo.toml")).unwrap();
+    let manifest = std::fs::read_to_string(workspace_root().join("Cargo.toml")).unwrap();
     let list = manifest
         .split_once("members = [")
         .and_then(|(_, rest)| rest.split_once(']'))
@@ -20,7 +17,7 @@ fn members() -> BTreeSet<(String, String)> {
         .filter(|m| !m.is_empty())
         .map(|path| {
             let crate_manifest =
-                std::fs::read_to_string(root().join(&path).join("Cargo.toml")).unwrap();
+                std::fs::read_to_string(workspace_root().join(&path).join("Cargo.toml")).unwrap();
             let name = crate_manifest
                 .lines()
                 .find_map(|l| l.strip_prefix("name = "))
@@ -33,7 +30,7 @@ fn members() -> BTreeSet<(String, String)> {
 
 /// (crate name, path) of every node of the diagram: `id["name<br/>path<br/>..."]`.
 fn diagram() -> BTreeSet<(String, String)> {
-    let doc = std::fs::read_to_string(root().join("docs/architecture.md")).unwrap();
+    let doc = std::fs::read_to_string(workspace_root().join("docs/architecture.md")).unwrap();
     let mermaid = doc
         .split_once("```mermaid")
         .and_then(|(_, rest)| rest.split_once("```"))
@@ -55,7 +52,8 @@ fn diagram() -> BTreeSet<(String, String)> {
 fn dependencies() -> BTreeSet<(String, String)> {
     let mut edges = BTreeSet::new();
     for (name, path) in members() {
-        let manifest = std::fs::read_to_string(root().join(&path).join("Cargo.toml")).unwrap();
+        let manifest =
+            std::fs::read_to_string(workspace_root().join(&path).join("Cargo.toml")).unwrap();
         let mut in_dependencies = false;
         for line in manifest.lines() {
             if line.starts_with('[') {
@@ -71,7 +69,7 @@ fn dependencies() -> BTreeSet<(String, String)> {
 
 /// The diagram's arrows, as (crate, crate it depends on).
 fn arrows() -> BTreeSet<(String, String)> {
-    let doc = std::fs::read_to_string(root().join("docs/architecture.md")).unwrap();
+    let doc = std::fs::read_to_string(workspace_root().join("docs/architecture.md")).unwrap();
     let mermaid = doc.split_once("```mermaid").unwrap().1;
     let mermaid = mermaid.split_once("```").unwrap().0;
     let mut names = std::collections::BTreeMap::new();

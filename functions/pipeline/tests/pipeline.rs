@@ -4,9 +4,9 @@
 use medrec_core::vendor::MAX_FILE_BYTES;
 use medrec_pipeline::memory::{MemorySource, RecordingSink};
 use medrec_pipeline::{Accepts, ErrorKind, ObjectKind, ObjectRef, Pipeline, Processed};
-use medrec_store::test_db::{sample_dir, TestDb};
 use medrec_store::vendor::VendorStatus;
 use medrec_store::RunStatus;
+use medrec_testkit::{sample, TestDb};
 use serde_json::json;
 
 type TestPipeline = Pipeline<MemorySource, RecordingSink>;
@@ -16,25 +16,11 @@ async fn pipeline(db: &TestDb) -> TestPipeline {
     Pipeline::new(pool, MemorySource::new(), RecordingSink::new())
 }
 
-fn sample(file: &str) -> Vec<u8> {
-    std::fs::read(sample_dir().join(file)).unwrap()
-}
-
 fn object(name: &str, version: &str) -> ObjectRef {
     ObjectRef {
         name: name.to_owned(),
         version: Some(version.to_owned()),
     }
-}
-
-async fn count(db: &TestDb, sql: &str) -> i64 {
-    db.client()
-        .await
-        .unwrap()
-        .query_one(sql, &[])
-        .await
-        .unwrap()
-        .get(0)
 }
 
 async fn rx_persons(db: &TestDb) -> Vec<i64> {
@@ -95,7 +81,7 @@ async fn a_csv_is_loaded_and_its_persons_announced_and_a_redelivery_is_not_read_
     // The redelivery finds the loaded version before reading (the object is unreadable now)
     // and announces the same persons again.
     pipeline.source().break_object(RX_NAME);
-    let runs = count(&db, "SELECT count(*) FROM ingest_run").await;
+    let runs = db.count("SELECT count(*) FROM ingest_run").await;
     let again = pipeline
         .notified(RX_KEY, &object(RX_NAME, "e1"), Accepts::Raw(None))
         .await
@@ -109,10 +95,10 @@ async fn a_csv_is_loaded_and_its_persons_announced_and_a_redelivery_is_not_read_
         pipeline.sink().announcements(),
         vec![persons.clone(), persons]
     );
-    assert_eq!(count(&db, "SELECT count(*) FROM ingest_run").await, runs);
+    assert_eq!(db.count("SELECT count(*) FROM ingest_run").await, runs);
     // Both attempts are on record.
     assert_eq!(
-        count(&db, "SELECT count(*) FROM object_receipt WHERE outcome IN ('loaded', 'already_loaded') AND run_id IS NOT NULL AND persons > 0").await,
+        db.count("SELECT count(*) FROM object_receipt WHERE outcome IN ('loaded', 'already_loaded') AND run_id IS NOT NULL AND persons > 0").await,
         2
     );
 }
@@ -179,16 +165,13 @@ async fn an_unusable_csv_is_recorded_and_settled_not_retried() {
     assert_eq!(error.kind(), ErrorKind::Permanent);
     assert!(error.to_string().starts_with(name), "{error}");
     assert_eq!(
-        count(
-            &db,
-            "SELECT count(*) FROM ingest_run WHERE status = 'failed' AND error IS NOT NULL"
-        )
-        .await,
+        db.count("SELECT count(*) FROM ingest_run WHERE status = 'failed' AND error IS NOT NULL")
+            .await,
         1
     );
     assert!(pipeline.sink().announcements().is_empty());
     assert_eq!(
-        count(&db, "SELECT count(*) FROM object_receipt WHERE outcome = 'rejected' AND reason LIKE 'unusable file: %'").await,
+        db.count("SELECT count(*) FROM object_receipt WHERE outcome = 'rejected' AND reason LIKE 'unusable file: %'").await,
         1
     );
 
@@ -219,9 +202,10 @@ async fn failures_worth_retrying_are_errors_and_a_retry_heals_them() {
         .unwrap_err();
     assert_eq!(unreadable.kind(), ErrorKind::Transient);
     assert!(unreadable.should_retry());
-    assert_eq!(count(&db, "SELECT count(*) FROM ingest_run").await, 0);
+    assert_eq!(db.count("SELECT count(*) FROM ingest_run").await, 0);
     assert_eq!(
-        count(&db, "SELECT count(*) FROM object_receipt WHERE outcome = 'failed'").await,
+        db.count("SELECT count(*) FROM object_receipt WHERE outcome = 'failed'")
+            .await,
         1
     );
 
@@ -236,11 +220,8 @@ async fn failures_worth_retrying_are_errors_and_a_retry_heals_them() {
         .unwrap_err();
     assert!(unannounced.should_retry());
     assert_eq!(
-        count(
-            &db,
-            "SELECT count(*) FROM ingest_run WHERE status = 'loaded'"
-        )
-        .await,
+        db.count("SELECT count(*) FROM ingest_run WHERE status = 'loaded'")
+            .await,
         1
     );
     pipeline.sink().fail(false);
@@ -294,14 +275,18 @@ async fn overwritten_objects_are_superseded_and_misrouted_ones_refused_on_record
         assert!(!error.should_retry(), "{key}");
     }
     assert_eq!(
-        count(&db, "SELECT count(*) FROM object_receipt WHERE outcome = 'refused' AND reason IS NOT NULL").await,
+        db.count(
+            "SELECT count(*) FROM object_receipt WHERE outcome = 'refused' AND reason IS NOT NULL"
+        )
+        .await,
         4
     );
     assert_eq!(
-        count(&db, "SELECT count(*) FROM object_receipt WHERE outcome = 'superseded'").await,
+        db.count("SELECT count(*) FROM object_receipt WHERE outcome = 'superseded'")
+            .await,
         2
     );
-    assert_eq!(count(&db, "SELECT count(*) FROM ingest_run").await, 0);
+    assert_eq!(db.count("SELECT count(*) FROM ingest_run").await, 0);
     assert!(pipeline.sink().announcements().is_empty());
 }
 
@@ -366,11 +351,8 @@ async fn vendor_files_load_are_ignored_when_not_newer_and_rejected_with_a_reason
     }
     assert_eq!(pipeline.sink().announcements().len(), 2);
     assert_eq!(
-        count(
-            &db,
-            "SELECT count(*) FROM vendor_file WHERE status = 'rejected'"
-        )
-        .await,
+        db.count("SELECT count(*) FROM vendor_file WHERE status = 'rejected'")
+            .await,
         2
     );
     let ledger: String = db
@@ -419,7 +401,7 @@ async fn many_objects_come_back_in_their_order() {
     assert!(outcomes
         .iter()
         .all(|(_, r)| r.as_ref().is_ok_and(|p| p.summary() == "loaded")));
-    assert_eq!(count(&db, "SELECT count(*) FROM person").await, 54);
+    assert_eq!(db.count("SELECT count(*) FROM person").await, 54);
     let client = db.client().await.unwrap();
     let refreshed = medrec_pipeline::persons_changed(&client, &pipeline.sink().persons())
         .await

@@ -6,10 +6,9 @@ pub mod features;
 pub mod load;
 pub mod migrate;
 pub mod person;
-pub mod receipts;
 pub mod pg_value;
+pub mod receipts;
 pub mod schema_doc;
-pub mod test_db;
 pub mod vendor;
 
 pub use db::{connect, pool, DbConfig};

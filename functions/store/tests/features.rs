@@ -6,18 +6,10 @@ use medrec_core::features::FEATURES;
 use medrec_core::reader::sha256_hex;
 use medrec_core::Table;
 use medrec_store::features::{read, refresh};
-use medrec_store::test_db::TestDb;
 use medrec_store::{ingest, Source};
+use medrec_testkit::{load_sample, TestDb};
 use serde_json::{json, Value as Json};
 use tokio_postgres::Client;
-
-fn sample(file: &str) -> std::path::PathBuf {
-    std::path::PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/data/sample"
-    ))
-    .join(file)
-}
 
 async fn load(client: &mut Client, table: Table, name: &str, bytes: Vec<u8>) {
     let source = Source {
@@ -34,16 +26,7 @@ async fn load(client: &mut Client, table: Table, name: &str, bytes: Vec<u8>) {
 async fn sample_db() -> (TestDb, Client) {
     let db = TestDb::migrated().await.unwrap();
     let mut client = db.client().await.unwrap();
-    for table in Table::ALL {
-        let file = format!("{}_ae.csv", table.name());
-        load(
-            &mut client,
-            table,
-            &file,
-            std::fs::read(sample(&file)).unwrap(),
-        )
-        .await;
-    }
+    load_sample(&mut client).await.unwrap();
     (db, client)
 }
 

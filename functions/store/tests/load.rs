@@ -1,21 +1,12 @@
 //! Loading against a real PostgreSQL: a fresh database per test, the real sample, bad input.
 
 use std::io::Read;
-use std::path::PathBuf;
 
 use medrec_core::reader::sha256_hex;
 use medrec_core::{Flag, Reason, Table};
-use medrec_store::test_db::TestDb;
 use medrec_store::{ingest, IngestError, RunReport, RunStatus, Source};
+use medrec_testkit::{checksum, count, sample, TestDb};
 use tokio_postgres::Client;
-
-fn sample(file: &str) -> PathBuf {
-    PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/data/sample"
-    ))
-    .join(file)
-}
 
 async fn load_bytes(
     client: &mut Client,
@@ -34,24 +25,8 @@ async fn load_bytes(
 
 async fn load_sample(client: &mut Client, table: Table) -> RunReport {
     let file = format!("{}_ae.csv", table.name());
-    let bytes = std::fs::read(sample(&file)).expect("the sample is in ../shared/data/sample");
+    let bytes = sample(&file);
     load_bytes(client, table, &file, bytes).await.unwrap()
-}
-
-async fn count(client: &Client, sql: &str) -> i64 {
-    client.query_one(sql, &[]).await.unwrap().get(0)
-}
-
-/// An order-independent checksum of a whole table's contents.
-async fn table_checksum(client: &Client, table: &str) -> String {
-    client
-        .query_one(
-            &format!("SELECT md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), '')) FROM {table} t"),
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0)
 }
 
 #[tokio::test]
@@ -122,7 +97,7 @@ async fn loading_the_same_content_twice_changes_nothing() {
         .iter()
         .chain(&["person", "quarantine"])
     {
-        before.push(table_checksum(&client, table).await);
+        before.push(checksum(&client, &[table]).await);
     }
     for table in Table::ALL {
         let again = load_sample(&mut client, table).await;
@@ -132,7 +107,7 @@ async fn loading_the_same_content_twice_changes_nothing() {
         );
     }
     // The same rows under another file name and another byte layout (CRLF): all duplicates.
-    let crlf = std::fs::read_to_string(sample("rx_ae.csv"))
+    let crlf = String::from_utf8(sample("rx_ae.csv"))
         .unwrap()
         .replace('\n', "\r\n");
     let r = load_bytes(&mut client, Table::Rx, "rx_copy.csv", crlf.into_bytes())
@@ -145,7 +120,7 @@ async fn loading_the_same_content_twice_changes_nothing() {
         .iter()
         .chain(&["person", "quarantine"])
     {
-        after.push(table_checksum(&client, table).await);
+        after.push(checksum(&client, &[table]).await);
     }
     assert_eq!(before, after);
 }
@@ -317,7 +292,7 @@ impl Read for FailingReader {
 async fn a_stream_that_breaks_midway_leaves_no_rows() {
     let db = TestDb::migrated().await.unwrap();
     let mut client = db.client().await.unwrap();
-    let bytes = std::fs::read(sample("lifestyle_ae.csv")).unwrap();
+    let bytes = sample("lifestyle_ae.csv");
     let reader = FailingReader {
         fail_after: bytes.len() as u64 / 2,
         data: std::io::Cursor::new(bytes),

@@ -11,8 +11,8 @@ use medrec_core::reader::sha256_hex;
 use medrec_core::{Flag, Reason, Table};
 use medrec_store::features::sql_type;
 use medrec_store::migrate::migrate_with;
-use medrec_store::test_db::{sample_dir, TestDb};
 use medrec_store::{ingest, migrate, Source, DEFINITIONS, MIGRATIONS};
+use medrec_testkit::TestDb;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::Client;
 
@@ -57,19 +57,7 @@ async fn old_state() -> (TestDb, Client) {
 
 /// The sample, loaded and its features computed, as `TestDb::with_sample` does.
 async fn load_sample(client: &mut Client) {
-    for table in Table::ALL {
-        let name = format!("{}_ae.csv", table.name());
-        let bytes = std::fs::read(sample_dir().join(&name)).unwrap();
-        let source = Source {
-            table,
-            name,
-            version: None,
-            sha256: Some(sha256_hex(&bytes[..]).unwrap()),
-        };
-        ingest(client, source, std::io::Cursor::new(bytes))
-            .await
-            .unwrap();
-    }
+    medrec_testkit::load_sample(client).await.unwrap();
     medrec_store::features::refresh(client, None).await.unwrap();
 }
 
@@ -343,7 +331,7 @@ async fn an_old_database_upgrades_to_the_same_objects_and_identical_results() {
     assert_eq!(count(&client, "before_stored").await, 50);
 
     let applied = migrate(&mut client).await.unwrap();
-    let mut expected = vec!["0008_vocabulary.sql"];
+    let mut expected = vec!["0008_vocabulary.sql", "0009_object_receipt.sql"];
     expected.extend(names(DEFINITIONS));
     assert_eq!(applied, expected);
     assert_eq!(count(&client, "quarantine").await, quarantined);
@@ -401,8 +389,17 @@ async fn an_old_database_upgrades_to_the_same_objects_and_identical_results() {
             "refresh_person_features",
         ])
     );
+    // 0009 adds the object ledger (object_receipt, object_outcome and their keys and indexes).
+    let (ledger, changed_objects): (BTreeSet<String>, BTreeSet<String>) =
+        changed(&fresh_objects, &old_objects)
+            .into_iter()
+            .partition(|name| name.starts_with("object_"));
+    assert!(
+        ledger.contains("object_receipt") && ledger.contains("object_outcome"),
+        "{ledger:?}"
+    );
     assert_eq!(
-        changed(&fresh_objects, &old_objects),
+        changed_objects,
         set(&[
             "quality_flags_ok",
             "specialty_ok",

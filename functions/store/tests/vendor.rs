@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 use medrec_core::vendor::{VendorReason, MAX_FILE_BYTES};
 use medrec_core::Table;
 use medrec_store::person::{document, ResourceFilter};
-use medrec_store::test_db::TestDb;
 use medrec_store::vendor::{ingest_vendor_file, VendorSource, VendorStatus};
 use medrec_store::{ingest, Source};
+use medrec_testkit::{count, TestDb};
 use serde_json::{json, Value as Json};
 use tokio_postgres::Client;
 
@@ -54,10 +54,6 @@ async fn load(client: &mut Client, name: &str, bytes: Vec<u8>) -> VendorStatus {
         .status
 }
 
-async fn count(client: &Client, sql: &str) -> i64 {
-    client.query_one(sql, &[]).await.unwrap().get(0)
-}
-
 async fn values(client: &Client, person: i64) -> Vec<String> {
     client
         .query(
@@ -73,24 +69,13 @@ async fn values(client: &Client, person: i64) -> Vec<String> {
 
 /// Every clean table's and the lineage's contents, to show that something changed nothing.
 async fn checksum(client: &Client) -> String {
-    let mut all = String::new();
-    for t in Table::ALL.map(|t| t.name()).iter().chain(&[
-        "person",
-        "quarantine",
-        "ingest_run",
-        "vendor_person",
-    ]) {
-        let sum: String = client
-            .query_one(
-                &format!("SELECT md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), '')) FROM {t} t"),
-                &[],
-            )
-            .await
-            .unwrap()
-            .get(0);
-        all.push_str(&sum);
-    }
-    all
+    let lineage = ["person", "quarantine", "ingest_run", "vendor_person"];
+    let tables: Vec<&str> = Table::ALL
+        .map(|t| t.name())
+        .into_iter()
+        .chain(lineage)
+        .collect();
+    medrec_testkit::checksum(client, &tables).await
 }
 
 #[tokio::test]

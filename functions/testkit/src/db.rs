@@ -1,4 +1,4 @@
-//! A fresh, migrated database per test on the local PostgreSQL server (for tests and benches).
+//! A fresh, migrated database per test on the local PostgreSQL server.
 //!
 //! The server comes from `MEDREC_TEST_DATABASE_URL` (default: the machine's PostgreSQL at
 //! 127.0.0.1:5432 as user postgres). Each [`TestDb`] is dropped with its owner.
@@ -6,9 +6,8 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use anyhow::Context;
+use medrec_store::{connect, DbConfig};
 use tokio_postgres::Client;
-
-use crate::db::{connect, DbConfig};
 
 pub const DEFAULT_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
@@ -64,7 +63,16 @@ impl TestDb {
     pub async fn migrated() -> anyhow::Result<TestDb> {
         let db = TestDb::empty().await?;
         let mut client = db.client().await?;
-        crate::migrate::migrate(&mut client).await?;
+        medrec_store::migrate(&mut client).await?;
+        Ok(db)
+    }
+
+    /// A migrated database holding the sample ([`load_sample`]) with its features computed.
+    pub async fn with_sample() -> anyhow::Result<TestDb> {
+        let db = TestDb::migrated().await?;
+        let mut client = db.client().await?;
+        load_sample(&mut client).await?;
+        medrec_store::features::refresh(&client, None).await?;
         Ok(db)
     }
 
@@ -72,35 +80,29 @@ impl TestDb {
         connect(&self.config).await
     }
 
-    /// A migrated database holding the sample (`../shared/data/sample`, every `<table>_ae.csv`)
-    /// with its features computed.
-    pub async fn with_sample() -> anyhow::Result<TestDb> {
-        let db = TestDb::migrated().await?;
-        let mut client = db.client().await?;
-        for table in medrec_core::Table::ALL {
-            let name = format!("{}_ae.csv", table.name());
-            let path = sample_dir().join(&name);
-            let bytes = std::fs::read(&path)
-                .with_context(|| format!("reading the sample file {}", path.display()))?;
-            let source = crate::Source {
-                table,
-                name,
-                version: None,
-                sha256: Some(medrec_core::reader::sha256_hex(&bytes[..])?),
-            };
-            crate::ingest(&mut client, source, std::io::Cursor::new(bytes)).await?;
-        }
-        crate::features::refresh(&client, None).await?;
-        Ok(db)
+    /// [`crate::count`] on a new connection to this database.
+    pub async fn count(&self, sql: &str) -> i64 {
+        crate::count(&self.client().await.unwrap(), sql).await
     }
 }
 
-/// The shared sample beside the repository (never copied into it).
-pub fn sample_dir() -> std::path::PathBuf {
-    std::path::PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/data/sample"
-    ))
+/// Loads every `<table>_ae.csv` of the sample ([`crate::sample_dir`]) with `medrec_store::ingest`,
+/// named by its file name; computes no features.
+pub async fn load_sample(client: &mut Client) -> anyhow::Result<()> {
+    for table in medrec_core::Table::ALL {
+        let name = format!("{}_ae.csv", table.name());
+        let path = crate::sample_dir().join(&name);
+        let bytes = std::fs::read(&path)
+            .with_context(|| format!("reading the sample file {}", path.display()))?;
+        let source = medrec_store::Source {
+            table,
+            name,
+            version: None,
+            sha256: Some(medrec_core::reader::sha256_hex(&bytes[..])?),
+        };
+        medrec_store::ingest(client, source, std::io::Cursor::new(bytes)).await?;
+    }
+    Ok(())
 }
 
 fn host_of(pg: &tokio_postgres::Config) -> String {

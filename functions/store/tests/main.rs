@@ -1,0 +1,9 @@
+//! medrec-store's integration tests in one binary (one link step instead of one per file): each
+//! file is a module. Tests of all of them run in parallel threads of this process, each on its
+//! own database (`medrec_testkit::TestDb`).
+
+mod clean_columns;
+mod features;
+mod load;
+mod migrate;
+mod vendor;
