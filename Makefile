@@ -5,16 +5,24 @@ DATA ?= ../shared/data/sample
 DEMO_DATA := $(if $(filter command line environment,$(origin DATA)),$(DATA),)
 CARGO ?= cargo
 
-.PHONY: package bench bench-vendor wrk demo ingest local-up local-down test lint fmt schema postgres build tools
+.PHONY: package bench bench-vendor wrk demo ingest local-up local-down test test-readme lint fmt schema events postgres build build-release tools
 TOOLS := .venv/tools
 CARGO_LAMBDA_VERSION := 1.9.2
 
+## One dev-profile build (dependencies at opt-level 1) shared by `make demo`, `make local-up`,
+## `make ingest` and the README's `medrec` commands: the first takes 15 to 20 minutes on 2 cores,
+## later ones seconds; cargo's progress is shown. `make test` adds the test targets (and rebuilds
+## the dependencies whose features a dev-dependency changes). Only `make bench` and
+## `make package` build release.
 build:
+	$(CARGO) build --bin medrec
+
+build-release:
 	$(CARGO) build --release --bin medrec
 
-## The serverless loop on this machine: local-up, upload DATA's CSVs (default: generated) to the
-## bucket, wait for every person's features, show a person through the API URL, local-down
-## (KEEP=1 leaves it running).
+## The serverless loop on this machine: local-up (or the running stack), upload DATA's CSVs
+## (default: generated) to the bucket, wait for exactly those objects and their persons' features,
+## show a person through the API URL, local-down (KEEP=1 leaves it running).
 demo:
 	DATA=$(DEMO_DATA) bash local/stack demo
 
@@ -28,11 +36,16 @@ local-down:
 ## The same cleaning with no AWS at all: a directory of raw CSVs into a throwaway PostgreSQL (or
 ## DATABASE_URL), with the load report.
 ingest: build
-	./target/release/medrec ingest $(DATA)
+	./target/debug/medrec ingest $(DATA)
 
 ## The test suite, against the local PostgreSQL (started if it is down).
 test: postgres tools
 	$(CARGO) test --workspace
+
+## Every shell block of README.md, in order, in one bash session from the repo root (it brings
+## the stack up on the default ports and takes it down); see local/tests/readme.rs.
+test-readme: postgres tools
+	MEDREC_README_TEST=1 $(CARGO) test --workspace --test readme -- --nocapture
 
 lint:
 	$(CARGO) fmt --all --check
@@ -41,9 +54,16 @@ lint:
 fmt:
 	$(CARGO) fmt --all
 
+## Write the current migrations version (the digest docs/deploy.md passes to sam deploy) into the
+## example migrate events; local/tests/events.rs checks it.
+events:
+	@v=$$(cat migrations/*.sql migrations/definitions/*.sql | sha256sum | cut -c1-16); \
+	  sed -i -E "s/(\"MigrationsVersion\": \")[^\"]*/\1$$v/" local/events/migrate-create.json local/events/migrate-delete.json; \
+	  echo "MigrationsVersion $$v in local/events/migrate-{create,delete}.json"
+
 ## Regenerate docs/schema.md from a freshly migrated throwaway database.
-schema:
-	$(CARGO) run --quiet --bin medrec -- schema-diagram --out docs/schema.md
+schema: build
+	./target/debug/medrec schema-diagram --out docs/schema.md
 
 ## Make sure the machine's PostgreSQL answers on 127.0.0.1:5432 (tests create their databases there).
 postgres:
@@ -51,12 +71,12 @@ postgres:
 
 ## Benchmarks (docs/performance.md): PERSONS=50000 by default, PERSONS=1000000 for the full scale;
 ## figures in target/bench/results.json. Needs psql and wrk (installed with apt-get as root).
-bench: build wrk
+bench: build-release wrk
 	python3 local/bench/bench.py
 
 ## The vendor JSON feed: FILES=10000 per-person files into BASE_PERSONS=100000 persons with 1, 2
 ## and 4 workers, and the API's latency while it runs; figures in target/bench/vendor.json.
-bench-vendor: build wrk
+bench-vendor: build-release wrk
 	python3 local/bench/bench.py vendor
 
 wrk:

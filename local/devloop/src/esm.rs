@@ -10,8 +10,12 @@
 //!
 //! Messages left undeleted become visible again after the queue's visibility timeout and are
 //! retried; the queue's own redrive policy moves them to the DLQ after maxReceiveCount receives,
-//! as in AWS. `--retry-after` optionally shortens the wait before a retry (a local-only knob for
-//! tests; unset, the queue's visibility timeout applies as in the cloud).
+//! as in AWS. `--retry-after` shortens the wait before a retry: `local/stack` passes 3 s
+//! (ESM_RETRY_AFTER), so that a message a function keeps failing on is in the DLQ after about
+//! maxReceiveCount x (3 s + the batching window): 10 s for a raw queue, 40 s for features (a 5 s
+//! window), instead of maxReceiveCount x the visibility timeout (1.5 hours for a raw queue).
+//! Unset, the queue's visibility timeout applies, as in the cloud. Each mapping's schedule is
+//! printed at start.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -41,6 +45,42 @@ pub struct Mapping {
     pub maximum_batching_window_s: u64,
     #[serde(default)]
     pub report_batch_item_failures: bool,
+    /// The queue's visibility timeout, its redrive policy's maxReceiveCount and DLQ (for the
+    /// schedule printed at start; SQS itself applies them).
+    #[serde(default)]
+    pub visibility_timeout_s: Option<u64>,
+    #[serde(default)]
+    pub max_receive_count: Option<u64>,
+    #[serde(default)]
+    pub dlq_url: Option<String>,
+}
+
+impl Mapping {
+    /// When a message the function fails on is retried and when it is dead-lettered.
+    pub fn schedule(&self, retry_after: Option<Duration>) -> String {
+        let wait = retry_after
+            .map(|d| d.as_secs())
+            .or(self.visibility_timeout_s);
+        let retry = match (retry_after, self.visibility_timeout_s) {
+            (Some(d), Some(v)) => format!(
+                "retried after {} s (--retry-after; the queue's visibility timeout is {v} s)",
+                d.as_secs()
+            ),
+            (Some(d), None) => format!("retried after {} s (--retry-after)", d.as_secs()),
+            (None, Some(v)) => format!("retried after the queue's visibility timeout, {v} s"),
+            (None, None) => "retried after the queue's visibility timeout".to_owned(),
+        };
+        match (self.max_receive_count, &self.dlq_url) {
+            (Some(n), Some(dlq)) => {
+                // Each receive waits out the batching window, then the retry delay.
+                let total = wait
+                    .map(|w| format!(", about {} s", n * (w + self.maximum_batching_window_s)))
+                    .unwrap_or_default();
+                format!("a failed message is {retry}; to {dlq} after {n} failed receives{total}")
+            }
+            _ => format!("a failed message is {retry}; the queue has no DLQ"),
+        }
+    }
 }
 
 pub fn read_mappings(path: &Path) -> anyhow::Result<Vec<Mapping>> {
@@ -72,12 +112,13 @@ pub async fn run(
     let mut tasks = tokio::task::JoinSet::new();
     for mapping in mappings {
         eprintln!(
-            "mapping {} : {} -> function {} (batch {}, window {} s)",
+            "mapping {} : {} -> function {} (batch {}, window {} s); {}",
             mapping.logical_id.as_deref().unwrap_or("-"),
             mapping.queue_url,
             mapping.function,
             mapping.batch_size,
-            mapping.maximum_batching_window_s
+            mapping.maximum_batching_window_s,
+            mapping.schedule(retry_after)
         );
         let poller = Poller {
             arn: queue_arn(&sqs, &mapping.queue_url).await?,
@@ -340,6 +381,29 @@ mod tests {
     use super::*;
     use aws_sdk_sqs::types::MessageSystemAttributeName as Attr;
     use serde_json::json;
+
+    #[test]
+    fn the_schedule_says_when_a_failed_message_reaches_the_dlq() {
+        let mapping: Mapping = serde_json::from_value(json!({
+            "function": "clean",
+            "queue_url": "http://127.0.0.1:4566/000000000000/medrec-raw-rx",
+            "batch_size": 10,
+            "maximum_batching_window_s": 1,
+            "visibility_timeout_s": 1800,
+            "max_receive_count": 3,
+            "dlq_url": "http://127.0.0.1:4566/000000000000/medrec-raw-rx-dlq",
+        }))
+        .unwrap();
+        assert_eq!(
+            mapping.schedule(Some(Duration::from_secs(3))),
+            "a failed message is retried after 3 s (--retry-after; the queue's visibility \
+             timeout is 1800 s); to http://127.0.0.1:4566/000000000000/medrec-raw-rx-dlq after 3 \
+             failed receives, about 12 s"
+        );
+        assert!(mapping
+            .schedule(None)
+            .ends_with("3 failed receives, about 5403 s"));
+    }
 
     /// The event has the fields (and names) Lambda sends, which the functions deserialize as
     /// `SqsEvent`.

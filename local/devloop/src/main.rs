@@ -29,7 +29,8 @@ enum Command {
         #[arg(long, default_value = "http://127.0.0.1:9000")]
         lambda_url: String,
         /// Make failed messages visible again after this many seconds instead of the queue's
-        /// visibility timeout (local testing only).
+        /// visibility timeout: the local loop's short retry schedule (`local/stack` passes
+        /// ESM_RETRY_AFTER, 3 s by default). Unset, retries wait the visibility timeout, as in AWS.
         #[arg(long)]
         retry_after: Option<u64>,
     },
