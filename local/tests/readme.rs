@@ -10,7 +10,8 @@
 //! The session is a user's shell: `set -eo pipefail`, no stack variables inherited (no
 //! DATABASE_URL, AWS_*, ...), and `curl` fails on an HTTP error (`--fail-with-body`), so that
 //! an example answering 404 does not pass. After the last block it checks that the README
-//! left no new file at the repo root and nothing in /tmp/localstack-s3-storage, and it runs
+//! left no new file at the repo root that git does not ignore (its outputs go under target/ and
+//! .local/) and nothing in /tmp/localstack-s3-storage, and it runs
 //! `make local-down` whatever happened.
 //!
 //! The README's commands use the default ports (4566, 9000) and the repo's `.local`, so the
@@ -140,6 +141,15 @@ fn root_entries() -> BTreeSet<String> {
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect()
+}
+
+/// Whether the repo's .gitignore covers `name` at the repo root.
+fn git_ignores(name: &str) -> bool {
+    Command::new("git")
+        .args(["check-ignore", "--quiet", "--", name])
+        .current_dir(root())
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 fn port_in_use(port: u16) -> bool {
@@ -364,8 +374,11 @@ fn every_readme_command_runs_as_typed() {
         "make local-down after the README: {}",
         String::from_utf8_lossy(&down.stderr)
     );
+    // The state and output places (.local, target, .venv) are gitignored: what must not appear
+    // is anything git would show as a new file.
     let new: Vec<String> = root_entries()
         .difference(&entries_before)
+        .filter(|name| !git_ignores(name))
         .cloned()
         .collect();
     assert!(
