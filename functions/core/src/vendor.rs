@@ -222,21 +222,15 @@ fn field_text(value: &Json) -> Option<Cow<'_, str>> {
     }
 }
 
-fn clean_table(
+/// A table's row objects and its columns: every column the cleaner knows, so that an absent key
+/// reads as an empty value (never as a missing required column) and the column order is the same
+/// for every file, then every other key in the order first seen. Refuses a row that is not an
+/// object and a value that is not a scalar.
+fn objects_and_columns(
     table: Table,
     rows: &[Json],
-    vendor_id: &str,
-    file_person: i64,
-) -> Result<VendorTable, VendorError> {
-    if rows.is_empty() {
-        return Ok(VendorTable {
-            table,
-            outcomes: Vec::new(),
-        });
-    }
-    let mut objects: Vec<&Map<String, Json>> = Vec::with_capacity(rows.len());
-    // Every column the cleaner knows is present, so an absent key reads as an empty value
-    // (never as a missing required column) and the column order is the same for every file.
+) -> Result<(Vec<&Map<String, Json>>, Vec<String>), VendorError> {
+    let mut objects = Vec::with_capacity(rows.len());
     let mut columns: Vec<String> = std::iter::once("person_id")
         .chain(
             table
@@ -269,6 +263,22 @@ fn clean_table(
         }
         objects.push(object);
     }
+    Ok((objects, columns))
+}
+
+fn clean_table(
+    table: Table,
+    rows: &[Json],
+    vendor_id: &str,
+    file_person: i64,
+) -> Result<VendorTable, VendorError> {
+    if rows.is_empty() {
+        return Ok(VendorTable {
+            table,
+            outcomes: Vec::new(),
+        });
+    }
+    let (objects, columns) = objects_and_columns(table, rows)?;
     let header_error =
         |e: FileError| VendorError::new(VendorReason::WrongType, format!("{}: {e}", table.name()));
     if let Some(defect) = record_defect(&columns) {
@@ -577,38 +587,7 @@ mod tests {
         vendor_id: &str,
         file_person: i64,
     ) -> Result<VendorTable, VendorError> {
-        let mut objects: Vec<&Map<String, Json>> = Vec::new();
-        let mut columns: Vec<String> = std::iter::once("person_id")
-            .chain(
-                table
-                    .spec()
-                    .source_columns
-                    .iter()
-                    .copied()
-                    .filter(|c| *c != "person_id"),
-            )
-            .map(str::to_owned)
-            .collect();
-        for (i, row) in rows.iter().enumerate() {
-            let Json::Object(object) = row else {
-                return Err(VendorError::new(
-                    VendorReason::WrongType,
-                    format!("{}[{i}]", table.name()),
-                ));
-            };
-            for (key, value) in object {
-                if field_text(value).is_none() {
-                    return Err(VendorError::new(
-                        VendorReason::WrongType,
-                        format!("{}[{i}].{key}", table.name()),
-                    ));
-                }
-                if !columns.contains(key) {
-                    columns.push(key.clone());
-                }
-            }
-            objects.push(object);
-        }
+        let (objects, columns) = objects_and_columns(table, rows)?;
         if objects.is_empty() {
             return Ok(VendorTable {
                 table,
