@@ -144,12 +144,11 @@ impl<S: ObjectSource, P: PersonsSink> Pipeline<S, P> {
             Ok(outcome) => tracing::info!(outcome = outcome.summary(), "object processed"),
             Err(error) => tracing::info!(kind = ?error.kind(), "object failed"),
         }
-        let recorded = self.record(&receipt_of(kind, object, &processed)).await;
-        match (processed, recorded) {
-            (processed, Ok(())) => processed,
-            // Not on record yet: worth retrying, and the retry records it.
-            (Ok(_), Err(error)) => Err(error),
-            (Err(error), Err(_)) => Err(error),
+        match self.record(&receipt_of(kind, object, &processed)).await {
+            Ok(()) => processed,
+            // Not on record yet: worth retrying, and the retry records it (a failure of the
+            // object itself is the one to report).
+            Err(unrecorded) => Err(processed.err().unwrap_or(unrecorded)),
         }
     }
 
@@ -181,10 +180,7 @@ impl<S: ObjectSource, P: PersonsSink> Pipeline<S, P> {
     }
 
     async fn record(&self, receipt: &Receipt) -> Result<(), PipelineError> {
-        let client =
-            self.pool.get().await.map_err(|e| {
-                PipelineError::transient(&receipt.source, "no database connection", e)
-            })?;
+        let client = self.client(&receipt.source).await?;
         medrec_store::receipts::record(&client, receipt)
             .await
             .map(|_| ())
@@ -208,11 +204,11 @@ impl<S: ObjectSource, P: PersonsSink> Pipeline<S, P> {
             .await
     }
 
-    async fn client(&self, object: &ObjectRef) -> Result<deadpool_postgres::Object, PipelineError> {
+    async fn client(&self, name: &str) -> Result<deadpool_postgres::Object, PipelineError> {
         self.pool
             .get()
             .await
-            .map_err(|e| PipelineError::transient(&object.name, "no database connection", e))
+            .map_err(|e| PipelineError::transient(name, "no database connection", e))
     }
 
     async fn announce(&self, object: &ObjectRef, persons: &[i64]) -> Result<(), PipelineError> {
@@ -226,7 +222,7 @@ impl<S: ObjectSource, P: PersonsSink> Pipeline<S, P> {
 
     async fn csv(&self, table: Table, object: &ObjectRef) -> Result<Processed, PipelineError> {
         let started = Instant::now();
-        let mut client = self.client(object).await?;
+        let mut client = self.client(&object.name).await?;
         let source = Source {
             table,
             name: object.name.clone(),
@@ -272,7 +268,7 @@ impl<S: ObjectSource, P: PersonsSink> Pipeline<S, P> {
 
     async fn vendor(&self, object: &ObjectRef) -> Result<Processed, PipelineError> {
         let started = Instant::now();
-        let mut client = self.client(object).await?;
+        let mut client = self.client(&object.name).await?;
         let source = VendorSource {
             name: object.name.clone(),
             version: object.version.clone(),
@@ -407,8 +403,10 @@ fn receipt_of(
                     };
                 }
                 Processed::Superseded => receipt.outcome = Outcome::Superseded,
+                // `object_arrived` returns failures as `Err` (below); only `notified` settles
+                // them as `Refused`, after their receipt is written.
                 Processed::Refused(error) => {
-                    receipt.outcome = Outcome::Rejected;
+                    receipt.outcome = Outcome::Refused;
                     receipt.reason = Some(error.message().to_owned());
                 }
             }
