@@ -5,7 +5,6 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use anyhow::{bail, Context};
-use medrec_core::Table;
 use medrec_pipeline::memory::RecordingSink;
 use medrec_pipeline::{
     ObjectKind, ObjectRef, ObjectSource, Opened, Pipeline, PipelineError, Processed,
@@ -66,21 +65,6 @@ pub fn files_with_extension(dir: &Path, ext: &str) -> anyhow::Result<Vec<PathBuf
     Ok(files)
 }
 
-/// The CSV files of a directory with the table each one's name names (`None`: no table), in
-/// name order.
-pub fn raw_files(dir: &Path) -> anyhow::Result<Vec<(Option<Table>, PathBuf)>> {
-    Ok(files_with_extension(dir, "csv")?
-        .into_iter()
-        .map(|path| {
-            let name = path
-                .file_name()
-                .and_then(|n| n.to_str())
-                .unwrap_or_default();
-            (Table::from_file_name(name), path)
-        })
-        .collect())
-}
-
 /// The pipeline as the command runs it: local files, and the announced persons gathered to be
 /// recomputed once after the batch (what the features queue and its function do in the cloud,
 /// in one set-based statement). Applies pending migrations first.
@@ -113,20 +97,25 @@ pub async fn recompute_announced(pipeline: &LocalPipeline) -> anyhow::Result<i64
 pub async fn run(config: &DbConfig, dir: &Path, features: bool, jobs: usize) -> anyhow::Result<()> {
     let mut objects = Vec::new();
     let mut unknown = Vec::new();
-    for (table, path) in raw_files(dir)? {
-        match table {
-            Some(table) => objects.push((ObjectKind::Csv(table), file_object(&path)?)),
-            None => unknown.push(file_object(&path)?),
+    for path in files_with_extension(dir, "csv")? {
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        match ObjectKind::of_raw_file_name(name) {
+            Ok(kind) => objects.push((kind, file_object(&path)?)),
+            Err(reason) => unknown.push((file_object(&path)?, reason)),
         }
     }
+    // The report lists the tables in their order (lifestyle, rx, conditions, labs, tests).
+    objects.sort_by_key(|(kind, _)| match kind {
+        ObjectKind::Csv(table) => Some(*table),
+        ObjectKind::Vendor => None,
+    });
     let jobs = jobs.clamp(1, objects.len().max(1));
     let pipeline = pipeline(config, jobs).await?;
     let mut failures = Vec::new();
-    for object in unknown {
-        let reason = format!(
-            "no such table (a raw file's name must start with one of: {})",
-            Table::ALL.map(|t| t.name()).join(", ")
-        );
+    for (object, reason) in unknown {
         let refused = pipeline.refuse(&object, reason).await?;
         eprintln!("error: {refused}");
         failures.push(object.name);

@@ -143,6 +143,18 @@ fn assert_same(csv: &BTreeMap<i64, Vec<String>>, parquet: &BTreeMap<i64, Vec<(St
 #[tokio::test]
 async fn ingest_then_export_csv_and_parquet() {
     let (db, stdout) = ingested().await;
+    // The report lists the files in table order, as the README shows it.
+    let tables: Vec<&str> = stdout
+        .lines()
+        .skip(1)
+        .take_while(|l| !l.is_empty())
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert_eq!(
+        tables,
+        ["lifestyle", "rx", "conditions", "labs", "tests"],
+        "{stdout}"
+    );
     assert!(
         stdout
             .lines()

@@ -42,6 +42,21 @@ impl ObjectKind {
     }
 }
 
+impl ObjectKind {
+    /// A raw file outside the bucket: its table is the first word of its name
+    /// (`rx_batch2.csv`, `Labs-2024.CSV`).
+    pub fn of_raw_file_name(file_name: &str) -> Result<ObjectKind, String> {
+        Table::from_file_name(file_name)
+            .map(ObjectKind::Csv)
+            .ok_or_else(|| {
+                format!(
+                    "no such table (a raw file's name must start with one of: {})",
+                    Table::ALL.map(Table::name).join(", ")
+                )
+            })
+    }
+}
+
 /// Which objects a caller takes (one cloud function per table, one for vendor files).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Accepts {
@@ -463,6 +478,16 @@ mod tests {
         ] {
             assert!(ObjectKind::of_key(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_raw_file_name_names_its_table() {
+        assert_eq!(
+            ObjectKind::of_raw_file_name("Labs-2024.CSV"),
+            Ok(ObjectKind::Csv(Table::Labs))
+        );
+        let refused = ObjectKind::of_raw_file_name("notes.csv").unwrap_err();
+        assert!(refused.contains("lifestyle, rx, conditions, labs, tests"), "{refused}");
     }
 
     #[test]
