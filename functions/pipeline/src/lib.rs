@@ -9,8 +9,8 @@
 //! - **persons changed** ([`persons_changed`]): their features are recomputed.
 //!
 //! No AWS, no command line, no HTTP: adapters live with their callers (S3 and SQS in
-//! `medrec-lambda`, local files and an immediate recompute in `medrec`); [`memory`] holds the
-//! in-memory ones the tests drive.
+//! `medrec-lambda`, local files and one recompute after the batch in `medrec`); [`memory`] holds
+//! the in-memory ones the tests drive.
 
 pub mod error;
 pub mod memory;

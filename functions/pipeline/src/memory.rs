@@ -1,4 +1,6 @@
 //! In-memory adapters of the two ports: what the tests of every caller drive the pipeline with.
+//! The `medrec` command also gathers its announcements in a [`RecordingSink`], to recompute them
+//! once after the batch.
 
 use std::collections::HashMap;
 use std::io::Cursor;
