@@ -222,14 +222,13 @@ fn field_text(value: &Json) -> Option<Cow<'_, str>> {
     }
 }
 
+type ObjectsAndColumns<'a> = (Vec<&'a Map<String, Json>>, Vec<String>);
+
 /// A table's row objects and its columns: every column the cleaner knows, so that an absent key
 /// reads as an empty value (never as a missing required column) and the column order is the same
 /// for every file, then every other key in the order first seen. Refuses a row that is not an
 /// object and a value that is not a scalar.
-fn objects_and_columns(
-    table: Table,
-    rows: &[Json],
-) -> Result<(Vec<&Map<String, Json>>, Vec<String>), VendorError> {
+fn objects_and_columns(table: Table, rows: &[Json]) -> Result<ObjectsAndColumns<'_>, VendorError> {
     let mut objects = Vec::with_capacity(rows.len());
     let mut columns: Vec<String> = std::iter::once("person_id")
         .chain(

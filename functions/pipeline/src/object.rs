@@ -487,7 +487,10 @@ mod tests {
             Ok(ObjectKind::Csv(Table::Labs))
         );
         let refused = ObjectKind::of_raw_file_name("notes.csv").unwrap_err();
-        assert!(refused.contains("lifestyle, rx, conditions, labs, tests"), "{refused}");
+        assert!(
+            refused.contains("lifestyle, rx, conditions, labs, tests"),
+            "{refused}"
+        );
     }
 
     #[test]
