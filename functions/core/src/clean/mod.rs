@@ -225,11 +225,14 @@ impl Header {
         required: &'static [&'static str],
     ) -> Result<Header, FileError> {
         let normalized: Vec<String> = names.iter().map(|n| normalize_column_name(n)).collect();
+        // A set, not a scan of the names before each one: a wide header (a vendor row's keys)
+        // must not cost the square of its width.
+        let mut seen = std::collections::HashSet::with_capacity(normalized.len());
         for (i, name) in normalized.iter().enumerate() {
             if name.is_empty() {
                 return Err(FileError::EmptyColumnName { position: i + 1 });
             }
-            if normalized[..i].contains(name) {
+            if !seen.insert(name.as_str()) {
                 return Err(FileError::DuplicateColumn {
                     column: name.clone(),
                 });
