@@ -1,6 +1,7 @@
 //! `medrec-dev`: tools of the local development loop (`local/stack`), not part of the product.
 
 mod esm;
+mod unrouted;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -33,6 +34,11 @@ enum Command {
         /// ESM_RETRY_AFTER, 3 s by default). Unset, retries wait the visibility timeout, as in AWS.
         #[arg(long)]
         retry_after: Option<u64>,
+        /// Also sweep this bucket for objects under no routed prefix, and send each to be
+        /// refused and recorded (the local stand-in for the template's bucket policy, which
+        /// LocalStack does not enforce).
+        #[arg(long)]
+        sweep_bucket: Option<String>,
     },
 }
 
@@ -50,13 +56,20 @@ async fn main() -> anyhow::Result<()> {
             mappings,
             lambda_url,
             retry_after,
+            sweep_bucket,
         } => {
-            esm::run(
+            let mappings = esm::run(
                 esm::read_mappings(&mappings)?,
                 lambda_url,
                 retry_after.map(Duration::from_secs),
-            )
-            .await
+            );
+            match sweep_bucket {
+                None => mappings.await,
+                Some(bucket) => {
+                    let sweeper = unrouted::Sweeper::new(bucket).await;
+                    tokio::try_join!(mappings, sweeper.run()).map(|_| ())
+                }
+            }
         }
     }
 }
