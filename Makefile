@@ -5,9 +5,10 @@ DATA ?= ../shared/data/sample
 DEMO_DATA := $(if $(filter command line environment,$(origin DATA)),$(DATA),)
 CARGO ?= cargo
 
-.PHONY: package bench bench-vendor wrk demo ingest local-up local-down test test-readme lint fmt schema events postgres build build-release tools
+.PHONY: chromium report-screenshot package bench bench-vendor wrk demo ingest local-up local-down test test-readme lint fmt schema events postgres build build-release tools
 TOOLS := .venv/tools
 CARGO_LAMBDA_VERSION := 1.9.2
+CARGO_FUZZ_VERSION := 0.13.2
 
 ## One dev-profile build (dependencies at opt-level 1) shared by `make demo`, `make local-up`,
 ## `make ingest` and the README's `medrec` commands: the first takes 15 to 20 minutes on 2 cores,
@@ -38,9 +39,15 @@ local-down:
 ingest: build
 	./target/debug/medrec ingest $(DATA)
 
-## The test suite, against the local PostgreSQL (started if it is down).
-test: postgres tools
+## The test suite, against the local PostgreSQL (started if it is down). The quality report is
+## checked in a real browser: Debian's chromium, installed here if missing.
+test: postgres tools chromium
 	$(CARGO) test --workspace
+
+chromium:
+	@command -v chromium >/dev/null || { echo "installing Debian's chromium for the report's browser test"; \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
+	  sudo sh -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null'; }
 
 ## Every shell block of README.md, in order, in one bash session from the repo root (it brings
 ## the stack up on the default ports and takes it down); see local/tests/readme.rs.
@@ -89,6 +96,34 @@ package: tools
 	@# The release profile keeps line tables for profiling; a deployed function needs none.
 	strip --strip-debug target/lambda/*/bootstrap
 	@for f in target/lambda/*/bootstrap; do printf '%-36s %6.1f MB\n' "$$f" "$$(stat -c %s "$$f" | awk '{print $$1 / 1048576}')"; done
+
+## The quality report's screenshot in docs/ (docs/report.png), from the report `make demo` wrote
+## (.local/report/index.html; REPORT= another), rendered by headless chromium.
+REPORT ?= .local/report/index.html
+report-screenshot: chromium
+	chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --user-data-dir=$$(mktemp -d) \
+	  --window-size=1200,2400 --screenshot=$(CURDIR)/docs/report.png file://$(abspath $(REPORT))
+
+## Fuzzing (functions/core/fuzz/README.md): each cargo-fuzz target for FUZZ_SECONDS, one after
+## the other, from the committed seeds plus corpus/ (kept between runs, not committed); a crash
+## fails the target (its input is saved under functions/core/fuzz/artifacts/). cargo-fuzz passes
+## nightly flags (-Zsanitizer): RUSTC_BOOTSTRAP=1 lets the stable toolchain take them.
+FUZZ_SECONDS ?= 30
+FUZZ_TARGETS := csv_tables vendor_json
+FUZZ_DIR := functions/core/fuzz
+fuzz: $(TOOLS)/bin/cargo-fuzz
+	cd $(FUZZ_DIR) && for t in $(FUZZ_TARGETS); do \
+	  mkdir -p corpus/$$t && \
+	  RUSTC_BOOTSTRAP=1 $(CURDIR)/$(TOOLS)/bin/cargo-fuzz fuzz run $$t corpus/$$t seeds/$$t -- \
+	    -max_total_time=$(FUZZ_SECONDS) -timeout=10 -print_final_stats=1 || exit 1; \
+	done
+
+## More seeds for `make fuzz`: cuts of `medrec generate` output into the fuzz corpora.
+fuzz-seed: build
+	bash $(FUZZ_DIR)/seed.sh $(CURDIR)/target/debug/medrec
+
+$(TOOLS)/bin/cargo-fuzz:
+	$(CARGO) install cargo-fuzz --version $(CARGO_FUZZ_VERSION) --locked --root $(TOOLS)
 
 ## Tools the tests and the local stack run, in a venv under the repo: cargo-lambda (from PyPI).
 tools: $(TOOLS)/bin/cargo-lambda

@@ -1,5 +1,10 @@
-//! A throwaway PostgreSQL cluster: initdb into a temporary directory, a free port on
+//! A PostgreSQL cluster of our own: initdb into a temporary directory, a free port on
 //! 127.0.0.1, stopped and deleted on drop unless kept.
+//!
+//! Only a throwaway cluster ([`Durability::Throwaway`]: gone when the command ends) runs with
+//! fsync, synchronous_commit and full_page_writes off; a cluster that is kept (`medrec postgres
+//! start`, `medrec ingest --keep`) keeps PostgreSQL's defaults, so a load reported as loaded
+//! survives a crash of the server or the machine.
 
 use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
@@ -7,6 +12,28 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use anyhow::{bail, Context};
+
+/// What a cluster may trade for speed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// PostgreSQL's defaults: what a commit reports survives a crash.
+    Durable,
+    /// fsync, synchronous_commit and full_page_writes off: a crash may lose committed loads or
+    /// corrupt the cluster. Only for a cluster deleted when the command ends.
+    Throwaway,
+}
+
+impl Durability {
+    /// The server options this durability adds.
+    pub fn server_options(self) -> &'static str {
+        match self {
+            Durability::Durable => "",
+            Durability::Throwaway => {
+                " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+            }
+        }
+    }
+}
 
 pub struct Cluster {
     dir: Option<tempfile::TempDir>,
@@ -21,7 +48,7 @@ pub struct Cluster {
 impl Cluster {
     /// Starts a new cluster. As root, the server runs as the `postgres` system user (PostgreSQL
     /// refuses to run as root).
-    pub fn start() -> anyhow::Result<Cluster> {
+    pub fn start(durability: Durability) -> anyhow::Result<Cluster> {
         let bin = find_bin_dir()?;
         let dir = tempfile::Builder::new().prefix("medrec-pg-").tempdir()?;
         let data = dir.path().join("data");
@@ -43,26 +70,26 @@ impl Cluster {
             url: format!("postgres://postgres@127.0.0.1:{port}/postgres"),
             keep: false,
         };
-        cluster.run(
-            "initdb",
-            &[
-                "-D".as_ref(),
-                cluster.data.as_os_str(),
-                "-U".as_ref(),
-                "postgres".as_ref(),
-                "--auth=trust".as_ref(),
-                "-E".as_ref(),
-                "UTF8".as_ref(),
-                "--no-locale".as_ref(),
-                "--no-sync".as_ref(),
-            ],
-        )?;
+        let mut initdb: Vec<&std::ffi::OsStr> = vec![
+            "-D".as_ref(),
+            cluster.data.as_os_str(),
+            "-U".as_ref(),
+            "postgres".as_ref(),
+            "--auth=trust".as_ref(),
+            "-E".as_ref(),
+            "UTF8".as_ref(),
+            "--no-locale".as_ref(),
+        ];
+        if durability == Durability::Throwaway {
+            initdb.push("--no-sync".as_ref());
+        }
+        cluster.run("initdb", &initdb)?;
         let socket_dir = cluster.dir_path().to_owned();
         let log = cluster.dir_path().join("server.log");
-        // A throwaway cluster trades durability for speed: nothing in it outlives the process.
         let options = format!(
-            "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off",
-            socket_dir.display()
+            "-p {port} -k {} -c listen_addresses=127.0.0.1{}",
+            socket_dir.display(),
+            durability.server_options()
         );
         cluster
             .run(

@@ -12,10 +12,19 @@ use parquet::basic::{Compression, LogicalType, Repetition, Type as PhysicalType}
 use parquet::data_type::{
     BoolType, ByteArray, ByteArrayType, DataType, DoubleType, Int32Type, Int64Type,
 };
+use parquet::file::metadata::KeyValue;
 use parquet::file::properties::WriterProperties;
 use parquet::file::writer::{SerializedColumnWriter, SerializedFileWriter};
 use parquet::schema::types::Type as SchemaType;
 use serde_json::Value as Json;
+
+/// The Parquet key-value metadata key of the feature catalogue.
+pub const CATALOGUE_KEY: &str = "medrec.catalogue";
+
+/// Where a CSV export's catalogue goes: `features.csv` -> `features.catalogue.json`.
+pub fn catalogue_path(csv: &Path) -> std::path::PathBuf {
+    csv.with_extension("catalogue.json")
+}
 
 /// Rows per Parquet row group: each group's column values are buffered before writing.
 const ROW_GROUP_ROWS: usize = 100_000;
@@ -74,10 +83,16 @@ fn parquet_schema() -> parquet::errors::Result<SchemaType> {
 
 /// Writes one row per person, typed as in [`parquet_schema`]; NULL is an absent value
 /// (definition level 0). Uncompressed, in row groups of at most [`ROW_GROUP_ROWS`] rows.
-pub fn write_parquet(rows: &[PersonFeatures], out: &Path) -> anyhow::Result<()> {
+/// The catalogue (`medrec_core::features::catalogue`) goes into the file's key-value metadata
+/// under [`CATALOGUE_KEY`].
+pub fn write_parquet(rows: &[PersonFeatures], out: &Path, catalogue: &Json) -> anyhow::Result<()> {
     let file = File::create(out).with_context(|| format!("creating {}", out.display()))?;
     let properties = WriterProperties::builder()
         .set_compression(Compression::UNCOMPRESSED)
+        .set_key_value_metadata(Some(vec![KeyValue::new(
+            CATALOGUE_KEY.to_owned(),
+            catalogue.to_string(),
+        )]))
         .build();
     let mut writer =
         SerializedFileWriter::new(file, Arc::new(parquet_schema()?), Arc::new(properties))?;
@@ -164,11 +179,23 @@ pub async fn export(
     out: &Path,
     as_of: Option<NaiveDate>,
 ) -> anyhow::Result<usize> {
+    if !matches!(format, "csv" | "parquet") {
+        bail!("unknown export format {format:?} (expected csv or parquet)");
+    }
     let rows = read(client, None, as_of).await?;
-    match format {
-        "csv" => write_csv(&rows, out)?,
-        "parquet" => write_parquet(&rows, out)?,
-        other => bail!("unknown export format {other:?} (expected csv or parquet)"),
+    let version: String = client
+        .query_one("SELECT feature_definitions_version()", &[])
+        .await?
+        .get(0);
+    let mut catalogue = medrec_core::features::catalogue(&version);
+    catalogue["as_of"] = as_of.map(|d| d.to_string()).into();
+    if format == "csv" {
+        write_csv(&rows, out)?;
+        let path = catalogue_path(out);
+        std::fs::write(&path, serde_json::to_string_pretty(&catalogue)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+    } else {
+        write_parquet(&rows, out, &catalogue)?;
     }
     Ok(rows.len())
 }

@@ -7,7 +7,8 @@ use std::time::SystemTime;
 use anyhow::{bail, Context};
 use medrec_pipeline::memory::RecordingSink;
 use medrec_pipeline::{
-    ObjectKind, ObjectRef, ObjectSource, Opened, Pipeline, PipelineError, Processed,
+    ObjectKind, ObjectRef, ObjectSource, Opened, Owed, Pipeline, PipelineError, Processed,
+    Recomputed,
 };
 use medrec_store::{DbConfig, RunReport, RunStatus};
 
@@ -80,14 +81,42 @@ pub async fn pipeline(config: &DbConfig, connections: usize) -> anyhow::Result<L
     Ok(Pipeline::new(pool, FileSource, RecordingSink::new()))
 }
 
-/// Recomputes the features of every person the pipeline announced; returns how many.
-pub async fn recompute_announced(pipeline: &LocalPipeline) -> anyhow::Result<i64> {
+/// Recomputes the features of every person the pipeline announced, and of every person earlier
+/// runs left owed (a run killed after its loads committed); returns what it wrote.
+pub async fn recompute_announced(pipeline: &LocalPipeline) -> anyhow::Result<Recomputed> {
     let client = pipeline
         .pool()
         .get()
         .await
         .context("no database connection")?;
-    Ok(medrec_pipeline::persons_changed(&client, &pipeline.sink().persons()).await?)
+    medrec_pipeline::persons_changed(&client, &pipeline.sink().persons(), Owed::All)
+        .await
+        .map_err(|error| {
+            let lost = medrec_store::connection_lost(&error);
+            let error = anyhow::Error::from(error);
+            if lost {
+                error.context(format!(
+                    "recomputing features: {}. The loads reported above are committed and their \
+                     persons recorded as owed: once PostgreSQL is back, re-run the same command \
+                     (or `medrec features refresh`)",
+                    medrec_store::error::CONNECTION_LOST
+                ))
+            } else {
+                error.context("recomputing features")
+            }
+        })
+}
+
+/// "features recomputed for N person(s)", with how many of them earlier runs left owed.
+pub fn recomputed_line(done: Recomputed) -> String {
+    let mut line = format!("features recomputed for {} person(s)", done.total());
+    if done.healed > 0 {
+        line.push_str(&format!(
+            " (of them {} owed by earlier runs: stopped before their recompute, or --no-features)",
+            done.healed
+        ));
+    }
+    line
 }
 
 /// Loads every raw file of `dir`, `jobs` files at a time (each on its own connection, as the
@@ -130,7 +159,7 @@ pub async fn run(config: &DbConfig, dir: &Path, features: bool, jobs: usize) -> 
                 failures.push(object.name);
             }
             Err(error) => {
-                eprintln!("error: {error:#}");
+                eprintln!("error: {}", describe_failure(&error));
                 failures.push(object.name);
             }
         }
@@ -144,7 +173,7 @@ pub async fn run(config: &DbConfig, dir: &Path, features: bool, jobs: usize) -> 
             .await
             .context("no database connection")?;
         println!();
-        println!("features recomputed for {refreshed} person(s):");
+        println!("{}:", recomputed_line(refreshed));
         for (name, value) in medrec_store::features::summary(&client).await? {
             println!("  {name:<22} {value}");
         }
@@ -153,6 +182,16 @@ pub async fn run(config: &DbConfig, dir: &Path, features: bool, jobs: usize) -> 
         bail!("{} file(s) failed: {}", failures.len(), failures.join(", "));
     }
     Ok(())
+}
+
+/// A file's failure for the terminal: its message, and its causes unless the message already
+/// says what happened and what to do (a lost connection).
+pub fn describe_failure(error: &PipelineError) -> String {
+    if error.connection_lost() {
+        error.to_string()
+    } else {
+        format!("{error:#}")
+    }
 }
 
 fn print_report(reports: &[RunReport]) {

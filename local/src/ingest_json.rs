@@ -51,13 +51,20 @@ pub async fn run(
     let mut errors = 0;
     for (object, outcome) in outcomes {
         match outcome {
-            Ok(Processed::Vendor(report)) => reports.push(report),
+            Ok(Processed::Vendor(report)) => {
+                // Each rejected file by its path: the reason and where (a field path or a JSON
+                // position), never a value of the record.
+                if let VendorStatus::Rejected { reason, detail } = &report.status {
+                    println!("rejected {}: {reason} ({detail})", object.name);
+                }
+                reports.push(report)
+            }
             Ok(other) => {
                 eprintln!("error: {}: {}", object.name, other.summary());
                 errors += 1;
             }
             Err(error) => {
-                eprintln!("error: {error:#}");
+                eprintln!("error: {}", crate::ingest::describe_failure(&error));
                 errors += 1;
             }
         }
@@ -69,7 +76,8 @@ pub async fn run(
         let t = Instant::now();
         let refreshed = crate::ingest::recompute_announced(&pipeline).await?;
         println!(
-            "features recomputed for {refreshed} person(s) in {:.2} s",
+            "{} in {:.2} s",
+            crate::ingest::recomputed_line(refreshed),
             t.elapsed().as_secs_f64()
         );
     }

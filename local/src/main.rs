@@ -4,6 +4,7 @@ mod cluster;
 mod features;
 mod ingest;
 mod ingest_json;
+mod report;
 mod runs;
 mod serve;
 
@@ -83,21 +84,52 @@ enum Command {
         #[command(subcommand)]
         command: PostgresCommand,
     },
+    /// API keys: `medrec api-key hash` prints the SHA-256 of a key read from stdin.
+    ApiKey {
+        #[command(subcommand)]
+        command: ApiKeyCommand,
+    },
     /// Serve the HTTP API (the `api` function's router) on a plain HTTP server over DATABASE_URL.
     Serve {
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: std::net::SocketAddr,
         #[arg(long, default_value_t = 8)]
         pool_size: usize,
-        /// The key clients send in `x-api-key`.
+        /// A key clients send in `x-api-key` (its id: `local`).
         #[arg(long, env = "MEDREC_API_KEY", hide_env_values = true)]
-        api_key: String,
+        api_key: Option<String>,
+        /// More keys, as `id:sha256hex` entries separated by commas (`medrec api-key hash`
+        /// prints a key's SHA-256); with or instead of --api-key.
+        #[arg(long, env = "MEDREC_API_KEYS", hide_env_values = true)]
+        api_keys: Option<String>,
+        /// Connections served at once (lowered to fit the open-file limit); past it new ones
+        /// wait, unaccepted, until one closes.
+        #[arg(long, default_value_t = serve::MAX_CONNECTIONS)]
+        max_connections: usize,
+    },
+    /// Write the quality report of DATABASE_URL: DIR/index.html, one page that opens offline
+    /// (loads, quarantine reasons and lines, quality flags, sources, feature coverage, trend).
+    /// Counts, reasons and ids only, unless --show-values.
+    Report {
+        #[arg(long, default_value = "target/report")]
+        out: PathBuf,
+        /// Also show the most common source values behind repairs (drug names, codes): for a
+        /// trusted environment only.
+        #[arg(long)]
+        show_values: bool,
     },
     /// Write the Mermaid schema diagram of a freshly migrated database.
     SchemaDiagram {
         #[arg(long, default_value = "docs/schema.md")]
         out: PathBuf,
     },
+}
+
+#[derive(Subcommand)]
+enum ApiKeyCommand {
+    /// Print the SHA-256 (hex) of the key on stdin (one line; the line end is not part of
+    /// it), for MEDREC_API_KEYS (`id:<hash>`) and the API key secret (`{"id": "<hash>"}`).
+    Hash,
 }
 
 #[derive(Subcommand)]
@@ -135,16 +167,35 @@ struct Database {
 }
 
 impl Database {
-    fn from_env_or_throwaway() -> anyhow::Result<Database> {
+    /// `kept`: the throwaway cluster may be kept after the command (`--keep`), so it must be
+    /// durable.
+    fn from_env_or_throwaway(kept: bool) -> anyhow::Result<Database> {
         match std::env::var("DATABASE_URL") {
             Ok(url) if !url.is_empty() => Ok(Database {
                 config: DbConfig::new(url),
                 cluster: None,
             }),
             _ => {
-                let cluster =
-                    cluster::Cluster::start().context("starting a throwaway PostgreSQL")?;
-                eprintln!("started a throwaway PostgreSQL on port {}", cluster.port);
+                let durability = if kept {
+                    cluster::Durability::Durable
+                } else {
+                    cluster::Durability::Throwaway
+                };
+                let cluster = cluster::Cluster::start(durability)
+                    .context("starting a throwaway PostgreSQL")?;
+                if kept {
+                    eprintln!(
+                        "started a PostgreSQL on port {} (durable: it may be kept)",
+                        cluster.port
+                    );
+                } else {
+                    eprintln!(
+                        "started a throwaway PostgreSQL on port {} with fsync, synchronous_commit \
+                         and full_page_writes off (fast, not crash-safe): it is removed when this \
+                         command ends; use DATABASE_URL or --keep for data to keep",
+                        cluster.port
+                    );
+                }
                 Ok(Database {
                     config: DbConfig::new(cluster.url.clone()),
                     cluster: Some(cluster),
@@ -170,7 +221,7 @@ async fn main() -> anyhow::Result<()> {
             no_features,
             jobs,
         } => {
-            let mut db = Database::from_env_or_throwaway()?;
+            let mut db = Database::from_env_or_throwaway(keep)?;
             let jobs = jobs.unwrap_or_else(|| {
                 std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
             });
@@ -189,7 +240,7 @@ async fn main() -> anyhow::Result<()> {
             workers,
             no_features,
         } => {
-            let db = Database::from_env_or_throwaway()?;
+            let db = Database::from_env_or_throwaway(false)?;
             ingest_json::run(&db.config, &path, workers, !no_features).await
         }
         Command::Runs {
@@ -214,6 +265,7 @@ async fn main() -> anyhow::Result<()> {
             let client = medrec_store::connect(&DbConfig::from_env()?).await?;
             match command {
                 FeaturesCommand::Refresh => {
+                    // Everyone, so also whatever earlier runs left owed (settled with it).
                     let n = medrec_store::features::refresh(&client, None).await?;
                     println!("recomputed the features of {n} person(s)");
                 }
@@ -229,10 +281,33 @@ async fn main() -> anyhow::Result<()> {
             listen,
             pool_size,
             api_key,
-        } => serve::run(listen, &DbConfig::from_env()?, pool_size, &api_key).await,
+            api_keys,
+            max_connections,
+        } => {
+            let db = DbConfig::from_env()?;
+            let keys = serve_keys(api_key.as_deref(), api_keys.as_deref())?;
+            serve::run(listen, &db, pool_size, keys, max_connections).await
+        }
+        Command::ApiKey {
+            command: ApiKeyCommand::Hash,
+        } => {
+            let mut key = String::new();
+            std::io::stdin().read_line(&mut key)?;
+            let key = key.strip_suffix('\n').unwrap_or(&key);
+            let key = key.strip_suffix('\r').unwrap_or(key);
+            anyhow::ensure!(!key.is_empty(), "no key on stdin");
+            println!("{}", medrec_api::keys::key_digest_hex(key.as_bytes()));
+            Ok(())
+        }
+        Command::Report { out, show_values } => {
+            let mut client = medrec_store::connect(&DbConfig::from_env()?).await?;
+            let path = report::write(&mut client, &out, show_values).await?;
+            println!("{}", path.display());
+            Ok(())
+        }
         Command::Postgres { command } => postgres(command),
         Command::SchemaDiagram { out } => {
-            let db = Database::from_env_or_throwaway()?;
+            let db = Database::from_env_or_throwaway(false)?;
             let mut client = medrec_store::connect(&db.config).await?;
             medrec_store::migrate(&mut client).await?;
             let doc = medrec_store::schema_doc::render(&client).await?;
@@ -254,7 +329,8 @@ fn postgres(command: PostgresCommand) -> anyhow::Result<()> {
                 record.display()
             );
             std::fs::create_dir_all(&state)?;
-            let mut cluster = cluster::Cluster::start().context("starting PostgreSQL")?;
+            let mut cluster = cluster::Cluster::start(cluster::Durability::Durable)
+                .context("starting PostgreSQL")?;
             let url = cluster.url.clone();
             let dir = cluster.keep();
             std::fs::write(
@@ -280,4 +356,22 @@ fn postgres(command: PostgresCommand) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// `medrec serve`'s keys: MEDREC_API_KEY (id `local`) and MEDREC_API_KEYS entries.
+fn serve_keys(plain: Option<&str>, entries: Option<&str>) -> anyhow::Result<medrec_api::ApiKeys> {
+    let mut keys = medrec_api::ApiKeys::new();
+    if let Some(entries) = entries {
+        keys.insert_entries(entries)
+            .context("MEDREC_API_KEYS (--api-keys)")?;
+    }
+    if let Some(plain) = plain {
+        keys.insert_plain(medrec_api::keys::LOCAL_KEY_ID, plain)
+            .context("MEDREC_API_KEY (--api-key)")?;
+    }
+    anyhow::ensure!(
+        !keys.is_empty(),
+        "set MEDREC_API_KEY (--api-key) or MEDREC_API_KEYS (--api-keys)"
+    );
+    Ok(keys)
 }

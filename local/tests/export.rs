@@ -57,10 +57,38 @@ fn read_csv(path: &Path) -> (Vec<String>, BTreeMap<i64, Vec<String>>) {
     (header, rows)
 }
 
+/// An export's catalogue names every feature, in order, with its type and definition.
+fn check_catalogue(catalogue: &serde_json::Value) {
+    let names: Vec<&str> = catalogue["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, FEATURES.iter().map(|f| f.name).collect::<Vec<_>>());
+    assert!(catalogue["definitions_version"].is_string());
+    for feature in catalogue["features"].as_array().unwrap() {
+        for key in ["type", "description", "null_means", "tables"] {
+            assert!(!feature[key].is_null(), "{feature}: {key}");
+        }
+    }
+}
+
 /// The rows of an exported Parquet file (by person id), each as its column name/value pairs,
 /// after checking the file's schema.
 fn read_parquet(path: &Path) -> BTreeMap<i64, Vec<(String, Field)>> {
     let reader = SerializedFileReader::try_from(path).unwrap();
+    let metadata = reader
+        .metadata()
+        .file_metadata()
+        .key_value_metadata()
+        .unwrap();
+    let catalogue = metadata
+        .iter()
+        .find(|kv| kv.key == "medrec.catalogue")
+        .and_then(|kv| kv.value.as_deref())
+        .expect("the catalogue in the file's metadata");
+    check_catalogue(&serde_json::from_str(catalogue).unwrap());
     let schema = reader.metadata().file_metadata().schema_descr_ptr();
     let names: Vec<String> = schema.columns().iter().map(|c| c.name().into()).collect();
     assert_eq!(names, expected_header());
@@ -183,6 +211,8 @@ async fn ingest_then_export_csv_and_parquet() {
     let parquet_path = dir.path().join("f.parquet");
     export(&db, "csv", &csv_path, None).await;
     export(&db, "parquet", &parquet_path, None).await;
+    let beside = std::fs::read_to_string(dir.path().join("f.catalogue.json")).unwrap();
+    check_catalogue(&serde_json::from_str(&beside).unwrap());
 
     let parquet = read_parquet(&parquet_path);
     assert_eq!(parquet.len(), 50);

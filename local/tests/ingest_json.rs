@@ -74,10 +74,20 @@ fn violation(schema: &Json, value: &Json, path: &str) -> Option<String> {
             return Some(format!("{path}: below the minimum"));
         }
     }
+    if let (Some(max), Some(n)) = (schema.get("maximum").and_then(Json::as_f64), value.as_f64()) {
+        if n > max {
+            return Some(format!("{path}: above the maximum"));
+        }
+    }
     if let (Some(pattern), Some(s)) = (schema.get("pattern").and_then(Json::as_str), value.as_str())
     {
         let ok = match pattern {
             "^[0-9]+$" => !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()),
+            // A version: 1 to 999999999999999, leading zeros allowed.
+            "^0*[1-9][0-9]{0,14}$" => {
+                let digits = s.trim_start_matches('0');
+                (1..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit())
+            }
             "^[A-Za-z0-9._-]{1,64}$" => {
                 (1..=64).contains(&s.len())
                     && s.bytes()
@@ -165,16 +175,40 @@ async fn ingest_json_loads_updates_ignores_old_files_and_rejects_bad_ones() {
     generate(v1.path(), "30", "1");
     generate(v2.path(), "30", "2");
     std::fs::write(v1.path().join("broken.json"), b"{\"schema\": ").unwrap();
+    // A generated file with a second `"rx": []` (last one wins would erase its rx rows), and
+    // one whose version would freeze the person for good.
+    let generated = v1.path().join("1000000.json");
+    let text = std::fs::read_to_string(&generated).unwrap();
+    let duplicated = format!("{},\"rx\":[]}}", text.trim_end().trim_end_matches('}'));
+    std::fs::write(v1.path().join("duplicate.json"), duplicated).unwrap();
+    let mut frozen: Json = serde_json::from_str(&text).unwrap();
+    frozen["version"] = Json::from(i64::MAX);
+    std::fs::write(v1.path().join("frozen.json"), frozen.to_string()).unwrap();
 
     let first = ingest_json(&db, &[v1.path().to_str().unwrap(), "--workers", "3"]).await;
     let stdout = String::from_utf8_lossy(&first.stdout);
     assert!(!first.status.success(), "a rejected file fails the command");
     assert!(
-        stdout.contains("files 31: loaded 30, ignored 0, rejected 1"),
+        stdout.contains("files 33: loaded 30, ignored 0, rejected 3"),
         "{}",
         describe(&first)
     );
     assert!(stdout.contains("rejected invalid_json: 1"), "{stdout}");
+    assert!(stdout.contains("rejected duplicate_key: 1"), "{stdout}");
+    assert!(stdout.contains("rejected invalid_version: 1"), "{stdout}");
+    // Each rejected file by its path, with its reason and where: never a record value.
+    let dir = v1.path().display();
+    for (name, said) in [
+        ("broken.json", "invalid_json (Eof at line 1 column "),
+        ("duplicate.json", "duplicate_key (rx at line "),
+        (
+            "frozen.json",
+            "invalid_version (version (an integer from 1 to 999999999999999))",
+        ),
+    ] {
+        let line = format!("rejected {dir}/{name}: {said}");
+        assert!(stdout.contains(&line), "{line} in {stdout}");
+    }
     assert!(
         stdout.contains("features recomputed for 30 person(s)"),
         "{stdout}"
@@ -187,15 +221,23 @@ async fn ingest_json_loads_updates_ignores_old_files_and_rejects_bad_ones() {
         30
     );
     assert_eq!(count("SELECT count(*) FROM person_features").await, 30);
-    assert_eq!(
-        count("SELECT count(*) FROM vendor_file WHERE status = 'rejected' AND reason = 'invalid_json'")
-            .await,
-        1
-    );
+    for reason in ["invalid_json", "duplicate_key", "invalid_version"] {
+        let rejected = client
+            .query_one(
+                "SELECT count(*) FROM vendor_file WHERE status = 'rejected' AND reason = $1",
+                &[&reason],
+            )
+            .await
+            .unwrap()
+            .get::<_, i64>(0);
+        assert_eq!(rejected, 1, "{reason}");
+    }
     let v1_rows = count("SELECT count(*) FROM lifestyle").await;
     assert!(v1_rows > 0);
 
-    std::fs::remove_file(v1.path().join("broken.json")).unwrap();
+    for name in ["broken.json", "duplicate.json", "frozen.json"] {
+        std::fs::remove_file(v1.path().join(name)).unwrap();
+    }
     let second = ingest_json(&db, &[v2.path().to_str().unwrap(), "--workers", "2"]).await;
     assert!(second.status.success(), "{}", describe(&second));
     assert!(String::from_utf8_lossy(&second.stdout).contains("loaded 30, ignored 0, rejected 0"));

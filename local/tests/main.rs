@@ -3,11 +3,14 @@
 //! own database and ports. The tests that bring a stack up (LocalStack and `cargo lambda watch`,
 //! minutes) are binaries of their own: tests/serverless_loop.rs and tests/readme.rs.
 
+mod api_keys;
+mod crash;
 mod dependencies;
 mod events;
 mod export;
 mod generate;
 mod ingest_json;
+mod report;
 mod serve;
 mod test_targets;
 mod vendor_golden;

@@ -228,7 +228,8 @@ async fn snapshot(db: &tokio_postgres::Client) -> Vec<String> {
         "SELECT 'tests', count(*)::text FROM tests",
         "SELECT 'quarantine', count(*)::text FROM quarantine",
         "SELECT status, count(*)::text FROM ingest_run GROUP BY 1",
-        "SELECT person_id::text, (to_jsonb(f) - 'computed_at')::text FROM person_features f ORDER BY 1",
+        // computed_seq numbers each run's own loads: it differs between the two runs.
+        "SELECT person_id::text, (to_jsonb(f) - 'computed_at' - 'computed_seq')::text FROM person_features f ORDER BY 1",
     ] {
         for row in db.query(query, &[]).await.unwrap() {
             rows.push(format!("{}={}", row.get::<_, String>(0), row.get::<_, String>(1)));
@@ -441,6 +442,41 @@ async fn csvs_uploaded_to_the_bucket_come_back_as_features_from_the_api() {
     )
     .await;
     assert_eq!(stack.get(&format!("/persons/{person}")).1, version_2);
+
+    // An upload under a prefix no notification routes is not lost: it is recorded as refused,
+    // with the reason, within seconds (the cloud's bucket policy refuses the upload itself).
+    let sample = sample_dir().join("labs_ae.csv");
+    let unrouted = format!("s3://{}/raw/foo/labs_ae.csv", stack.var("BUCKET"));
+    stack.aws(&[
+        "s3",
+        "cp",
+        "--only-show-errors",
+        sample.to_str().unwrap(),
+        &unrouted,
+    ]);
+    wait_for(
+        "the unrouted upload to be recorded",
+        Duration::from_secs(60),
+        || async {
+            db.query_opt(
+                "SELECT reason FROM object_receipt WHERE source = $1 AND outcome = 'refused'",
+                &[&unrouted],
+            )
+            .await
+            .unwrap()
+            .and_then(|row| row.get::<_, Option<String>>(0))
+            .is_some_and(|reason| reason.contains("raw/<table>/"))
+        },
+    )
+    .await;
+    let runs = Medrec::new(env!("CARGO_BIN_EXE_medrec"))
+        .command()
+        .env("DATABASE_URL", stack.var("DATABASE_URL"))
+        .args(["runs", "--outcome", "refused"])
+        .output()
+        .unwrap();
+    let runs = String::from_utf8_lossy(&runs.stdout);
+    assert!(runs.contains("raw/foo/labs_ae.csv"), "{runs}");
 
     // The README's `cargo lambda invoke` lines, with the committed events, against this stack.
     for (line, answer) in stack.readme_invocations() {

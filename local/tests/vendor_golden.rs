@@ -294,15 +294,18 @@ async fn the_same_vendor_files_load_to_the_same_tables() {
     assert_eq!(sums, GOLDEN, "{sums:#?}");
 }
 
-/// `table rows md5`, sorted.
+/// `table rows md5`, sorted. Changed on purpose when the parser stopped giving every row the
+/// keys of every other row (each row's extras, and so its hash, are its own keys only; a
+/// quarantined row's raw line keeps the file's key order; a rejected file's detail names the
+/// row): the row counts and the conditions, tests and person tables are unchanged.
 const GOLDEN: &[&str] = &[
     "conditions 943 e5377490a8ea1fed2e99f2358eeed4d3",
-    "labs 1163 2ccd2ecb9eb1b0ed4723efd6a4330d0c",
-    "lifestyle 1502 08ca1ad7c7315dfd87325f6fb6419532",
+    "labs 1163 606de8d1a2db7d9c3f13e9d13ee0e047",
+    "lifestyle 1502 ea4578af2ba9f856052327d6dd1dc79a",
     "person 202 a4da3f5d569ba653de0371b652ce4533",
-    "quarantine 593 f2b4275be934ca41dccab98786b6e39b",
-    "rx 1273 467fa25d56210decac462cb4a33a9d6a",
+    "quarantine 593 12a0ffff77a2655b17209eea61072d86",
+    "rx 1273 b7a65e01fea5f9fc366771ddb856bc9b",
     "tests 1797 0b4f6ebd02153e74c08b8e8fe57a8a15",
-    "vendor_file 453 06eee2df1c009ae6caeb9491bf6477bd",
+    "vendor_file 453 a90b87d8855fcf74b0d398da211b8a75",
     "vendor_person 202 4085e11eefb6be7c9a375b6e2251cf03",
 ];

@@ -7,7 +7,7 @@
 -- The version of the feature definitions below; stored with every computed row.
 CREATE OR REPLACE FUNCTION feature_definitions_version() RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
-RETURN '2026-11-22.1';
+RETURN '2026-12-02.1';
 
 -- Features of the given persons (NULL: everyone) from events on or before p_as_of (NULL: all
 -- events). "No data" is NULL, never false or zero. Windows end at the person's index date: the
@@ -101,10 +101,13 @@ labs_p AS (
       AND l.feature_date IS NOT NULL AND ($2 IS NULL OR l.feature_date <= $2)
 ),
 latest_lab AS (
-    -- Latest numeric result per analyte; same-day ties go to the later source line.
+    -- Latest exact numeric result per analyte; same-day ties go to the later source line. A
+    -- censored result (`<30`, `>14`: value_operator set) is a bound, not a value: it is skipped,
+    -- and the latest exact one counts.
     SELECT DISTINCT ON (person_id, analyte) person_id, analyte, value_num, feature_date
     FROM labs_p
     WHERE analyte IN ('hemoglobin', 'a1c', 'creatinine', 'ldl') AND value_num IS NOT NULL
+      AND value_operator IS NULL
     ORDER BY person_id, analyte, feature_date DESC, run_id DESC, source_line DESC
 ),
 lab_share AS (
@@ -172,7 +175,8 @@ smoking AS (
     ORDER BY s.person_id, s.report_date DESC NULLS LAST, s.run_id DESC, s.source_line DESC
 ),
 conditions_p AS (
-    SELECT c.person_id, count(DISTINCT left(c.icd_code, 3))::integer AS condition_categories
+    -- No valid code among the person's conditions is no data (NULL), not zero categories.
+    SELECT c.person_id, nullif(count(DISTINCT left(c.icd_code, 3)), 0)::integer AS condition_categories
     FROM conditions c JOIN p USING (person_id)
     WHERE __persons__
       AND ($2 IS NULL OR c.report_date <= $2)
@@ -215,10 +219,21 @@ LEFT JOIN conditions_p ON conditions_p.person_id = p.person_id
 END
 $fn$;
 
--- Recomputes the given persons (NULL: everyone) in one set-based statement; returns the count.
--- The columns are person_features' own, read from the table and matched to the function's by
--- name, so the feature list is not written again here and a column added later (at the table's
--- end) needs no edit.
+-- Recomputes the given persons (NULL: everyone) in one set-based statement; returns the number
+-- of rows written. The columns are person_features' own, read from the table and matched to the
+-- function's by name, so the feature list is not written again here and a column added later
+-- (at the table's end) needs no edit.
+--
+-- One statement, so one snapshot (migrations/0010_features_owed.sql): `version` is each person's
+-- latest change that this snapshot sees (their features_owed.seq, else the change their stored
+-- row was computed from), the features are computed from the same snapshot, and
+-- - the upsert replaces a stored row only with one computed from the same or a later change: a
+--   refresh that started before a load cannot overwrite one that started after it;
+-- - the owed rows are deleted only up to the change read: a load committed meanwhile stays owed.
+-- Rows are written and locked in person order (person_features, then features_owed), as loads
+-- lock features_owed, so overlapping refreshes wait for each other instead of deadlocking. The
+-- deletes run after the upsert (an unreferenced data-modifying WITH runs after the main query),
+-- so a load waits for a refresh's locks only for that short tail.
 CREATE OR REPLACE FUNCTION refresh_person_features(p_persons bigint[]) RETURNS bigint
 LANGUAGE plpgsql
 AS $fn$
@@ -235,20 +250,47 @@ BEGIN
     INTO columns, selected, updates
     FROM pg_attribute
     WHERE attrelid = 'person_features'::regclass AND attnum > 0 AND NOT attisdropped
-      AND attname NOT IN ('definitions_version', 'computed_at');
+      AND attname NOT IN ('definitions_version', 'computed_at', 'computed_seq');
     EXECUTE format($q$
-WITH upserted AS (
-    INSERT INTO person_features AS pf (%s, definitions_version, computed_at)
-    SELECT %s, feature_definitions_version(), now()
-    FROM person_features_as_of($1, NULL) f
+WITH requested AS (
+    %s
+),
+version AS MATERIALIZED (
+    SELECT r.person_id, coalesce(o.seq, pf.computed_seq, 0) AS seq
+    FROM requested r
+    LEFT JOIN features_owed o ON o.person_id = r.person_id
+    LEFT JOIN person_features pf ON pf.person_id = r.person_id
+),
+upserted AS (
+    INSERT INTO person_features AS pf (%s, definitions_version, computed_at, computed_seq)
+    SELECT %s, feature_definitions_version(), now(), v.seq
+    FROM person_features_as_of($1, NULL) f JOIN version v ON v.person_id = f.person_id
+    ORDER BY f.person_id
     ON CONFLICT (person_id) DO UPDATE SET
         %s,
         definitions_version = EXCLUDED.definitions_version,
-        computed_at = EXCLUDED.computed_at
+        computed_at = EXCLUDED.computed_at,
+        computed_seq = EXCLUDED.computed_seq
+    WHERE pf.computed_seq <= EXCLUDED.computed_seq
     RETURNING 1
+),
+settled AS (
+    DELETE FROM features_owed o
+    USING (
+        SELECT owed.person_id FROM features_owed owed
+        JOIN version v ON v.person_id = owed.person_id
+        WHERE owed.seq <= v.seq
+        ORDER BY owed.person_id
+        FOR UPDATE OF owed
+    ) s
+    WHERE o.person_id = s.person_id
 )
 SELECT count(*) FROM upserted
-    $q$, columns, selected, updates)
+    $q$,
+        CASE WHEN p_persons IS NULL
+             THEN 'SELECT person_id FROM person UNION SELECT person_id FROM features_owed'
+             ELSE 'SELECT DISTINCT unnest($1) AS person_id' END,
+        columns, selected, updates)
     INTO refreshed
     USING p_persons;
     RETURN refreshed;

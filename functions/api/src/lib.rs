@@ -1,41 +1,51 @@
 //! medrec's HTTP API: a person's clean resources and features, as JSON, as an axum [`Router`]
 //! over the store. The `api` Lambda runs it with `lambda_http::run` (API Gateway HTTP API,
-//! payload v2, or a function URL) and `medrec serve` with `axum::serve`.
+//! payload v2, or a function URL) and `medrec serve` with hyper (`local/src/serve.rs`, which
+//! adds the connection limits: header and idle timeouts, a connection cap).
 //!
 //! Routes:
 //! - `GET /persons/{id}?since=&until=&types=`: every clean resource of the person, by table
 //! - `GET /persons/{id}/features?as_of=`: the person's features
 //! - `GET /runs?limit=&outcome=`: what became of the objects that reached medrec, newest first
+//! - `GET /runs/{id}`: one ingest run: its counts, its quarantine by reason, its receipts
+//! - `GET /report`: the quality report page (HTML, self-contained; [`report_page`])
+//! - `GET /features`: the feature catalogue (name, type, unit, definition, NULL meaning, tables)
 //! - `GET /health`: the database answers (no key needed)
 //! - `GET /openapi.json`: the contract (`functions/api/openapi.json`)
 //!
 //! A request is checked in this order, and the first failure answers: the path (404), the method
 //! (only GET; 405), the API key (every route but `/health`; 401), the query (400), the person id
-//! (400). Errors are RFC 9457 problem documents ([`problem::Problem`]); they never carry SQL,
-//! stack traces or record values.
+//! (400). The query is bounded before it is decoded: over `params::MAX_QUERY_BYTES` (2048
+//! bytes) it answers 414, with over `params::MAX_QUERY_PARAMS` (32) parameters 400. A body is
+//! never read: a declared length over [`MAX_REQUEST_BODY`] answers 413 before anything else,
+//! and an undeclared (chunked) one is cut off there. Errors are RFC 9457 problem documents
+//! ([`problem::Problem`]); they never carry SQL, stack traces or record values.
 
+pub mod keys;
 mod params;
 pub mod problem;
+mod quality;
+pub mod report_page;
 
 use std::time::{Duration, Instant};
 
 use axum::extract::rejection::PathRejection;
-use axum::extract::{MatchedPath, Path, Request, State};
+use axum::extract::{Extension, MatchedPath, Path, Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use deadpool_postgres::{Pool, PoolError};
+use medrec_store::audit::{self, Access, AuditRoute};
 use medrec_store::features;
 use medrec_store::person::{self, ResourceFilter};
 use medrec_store::receipts;
 use serde_json::json;
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 
+pub use crate::keys::{ApiKeys, KeyId};
 use crate::params::{person_id, Params};
 use crate::problem::{Problem, PROBLEM_JSON};
 
@@ -58,20 +68,33 @@ const PERSON: &str = "/persons/{id}";
 const PERSON_EMPTY_ID: &str = "/persons/";
 const FEATURES: &str = "/persons/{id}/features";
 const RUNS: &str = "/runs";
+const RUN: &str = "/runs/{id}";
+const REPORT: &str = "/report";
+const CATALOGUE: &str = "/features";
 const HEALTH: &str = "/health";
 const OPENAPI_PATH: &str = "/openapi.json";
 
-/// The API over `pool`, built once per process (at cold start in the Lambda). `api_key` must
-/// not be empty: an empty key would let every request in.
+/// The API over `pool` with one plain key, id `local` ([`keys::LOCAL_KEY_ID`]): see
+/// [`router_with_keys`]. `api_key` must not be empty: an empty key would let every request in.
 pub fn router(pool: Pool, api_key: &str) -> anyhow::Result<Router> {
-    anyhow::ensure!(!api_key.is_empty(), "the API key is empty");
-    let key = KeyDigest(Sha256::digest(api_key.as_bytes()).into());
+    router_with_keys(pool, ApiKeys::plain(keys::LOCAL_KEY_ID, api_key)?)
+}
+
+/// The API over `pool`, built once per process (at cold start in the Lambda), accepting any of
+/// `keys` (at least one). The caller's key id goes to the request log and the access audit.
+/// The pool's user needs only the reader role's privileges (`medrec_store::roles`).
+pub fn router_with_keys(pool: Pool, keys: ApiKeys) -> anyhow::Result<Router> {
+    anyhow::ensure!(!keys.is_empty(), "no API key is configured");
+    let key = std::sync::Arc::new(keys);
     // Layers added later wrap the ones before; `route_layer`s only see matched routes.
     Ok(Router::new()
         .route(PERSON, get(person))
         .route(PERSON_EMPTY_ID, get(person))
         .route(FEATURES, get(person_features))
         .route(RUNS, get(runs))
+        .route(RUN, get(quality::run))
+        .route(REPORT, get(quality::report))
+        .route(CATALOGUE, get(quality::features))
         .route(OPENAPI_PATH, get(openapi))
         .route_layer(middleware::from_fn_with_state(key, require_api_key))
         .route(HEALTH, get(health))
@@ -87,22 +110,27 @@ pub fn router(pool: Pool, api_key: &str) -> anyhow::Result<Router> {
         .with_state(pool))
 }
 
-/// The SHA-256 of the API key: requests' keys are hashed too, so the comparison takes the same
-/// time whatever the lengths.
-#[derive(Clone, Copy)]
-struct KeyDigest([u8; 32]);
-
-async fn require_api_key(State(key): State<KeyDigest>, request: Request, next: Next) -> Response {
+/// Requests' keys are hashed and compared with every key's SHA-256 in constant time
+/// ([`ApiKeys::check`]). The key's id is a request extension (for the audit) and a response one
+/// (for the request log).
+async fn require_api_key(
+    State(keys): State<std::sync::Arc<ApiKeys>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let given = request
         .headers()
         .get(API_KEY_HEADER)
         .map(HeaderValue::as_bytes)
         .unwrap_or_default();
-    let given: [u8; 32] = Sha256::digest(given).into();
-    if bool::from(given.ct_eq(&key.0)) {
-        next.run(request).await
-    } else {
-        Problem::unauthorized().into_response()
+    match keys.check(given) {
+        Some(id) => {
+            request.extensions_mut().insert(id.clone());
+            let mut response = next.run(request).await;
+            response.extensions_mut().insert(id);
+            response
+        }
+        None => Problem::unauthorized().into_response(),
     }
 }
 
@@ -130,13 +158,23 @@ async fn log_request(request: Request, next: Next) -> Response {
         Some(PERSON | PERSON_EMPTY_ID) => "person",
         Some(FEATURES) => "features",
         Some(RUNS) => "runs",
+        Some(RUN) => "run",
+        Some(REPORT) => "report",
+        Some(CATALOGUE) => "catalogue",
         Some(HEALTH) => "health",
         Some(OPENAPI_PATH) => "openapi",
         _ => "unknown",
     };
     let response = next.run(request).await;
+    // The id of the caller's key, never the key ("-": none was checked or it was refused).
+    let key_id = response
+        .extensions()
+        .get::<KeyId>()
+        .map(KeyId::as_str)
+        .unwrap_or("-");
     tracing::info!(
         route,
+        key_id,
         status = response.status().as_u16(),
         elapsed_us = started.elapsed().as_micros() as u64,
         "request"
@@ -160,6 +198,7 @@ async fn bare_errors_as_problems(response: Response) -> Response {
 
 async fn person(
     State(pool): State<Pool>,
+    Extension(key): Extension<KeyId>,
     params: Params,
     id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<serde_json::Value>, Problem> {
@@ -176,15 +215,53 @@ async fn person(
         }
     }
     let client = client(&pool, "person").await?;
-    person::document(&client, person.get(), &filter)
+    let answer = person::document(&client, person.get(), &filter)
         .await
-        .map_err(|e| Problem::database("person", &e))?
-        .map(Json)
-        .ok_or_else(Problem::unknown_person)
+        .map_err(|e| Problem::database("person", &e))
+        .and_then(|doc| doc.map(Json).ok_or_else(Problem::unknown_person));
+    audited(&client, AuditRoute::Person, person.get(), &key, answer).await
+}
+
+/// Appends the access audit row of a person read (route, person, key id, status) on the read's
+/// connection, then answers. An audit that cannot be written fails the read (5xx): a read is
+/// never served unaudited.
+async fn audited<T>(
+    client: &deadpool_postgres::Object,
+    route: AuditRoute,
+    person: i64,
+    key: &KeyId,
+    answer: Result<T, Problem>,
+) -> Result<T, Problem> {
+    let status = match &answer {
+        Ok(_) => StatusCode::OK.as_u16(),
+        Err(problem) => problem.status().as_u16(),
+    };
+    let access = Access {
+        route,
+        person_id: person,
+        key_id: key.as_str(),
+        status,
+    };
+    match audit::record(client, &access).await {
+        Ok(()) => answer,
+        Err(error) => {
+            tracing::error!(
+                route = route.as_str(),
+                "the access audit could not be written; the read is refused"
+            );
+            let problem = Problem::database("audit", &error);
+            Err(if problem.status().is_server_error() {
+                problem
+            } else {
+                Problem::unavailable()
+            })
+        }
+    }
 }
 
 async fn person_features(
     State(pool): State<Pool>,
+    Extension(key): Extension<KeyId>,
     params: Params,
     id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<serde_json::Value>, Problem> {
@@ -192,10 +269,11 @@ async fn person_features(
     let person = person_id(id)?;
     let as_of = params.date("as_of")?;
     let client = client(&pool, "features").await?;
-    let doc = features::for_person(&client, person.get(), as_of)
+    let answer = features::for_person(&client, person.get(), as_of)
         .await
-        .map_err(|e| Problem::database("features", &e))?
-        .ok_or_else(Problem::unknown_person)?;
+        .map_err(|e| Problem::database("features", &e))
+        .and_then(|doc| doc.ok_or_else(Problem::unknown_person));
+    let doc = audited(&client, AuditRoute::Features, person.get(), &key, answer).await?;
     Ok(Json(json!({
         "person_id": doc.features.person_id,
         "data": doc.features.values,

@@ -1,4 +1,11 @@
 //! What a request names besides its route: the query's parameters and the path's person id.
+//!
+//! The query string is bounded before it is decoded, in time linear in its length: longer than
+//! [`MAX_QUERY_BYTES`] it answers 414 URI Too Long, with more than [`MAX_QUERY_PARAMS`]
+//! parameters 400, both as problem documents. Every route that takes a query (all of them,
+//! `/health` included) goes through [`Params`], so no route does more than linear work on it.
+
+use std::collections::HashSet;
 
 use axum::extract::rejection::PathRejection;
 use axum::extract::{FromRequestParts, Path, Query};
@@ -9,6 +16,14 @@ use medrec_store::receipts::Outcome;
 
 use crate::problem::Problem;
 
+/// The longest query string accepted (the bytes after `?`, as sent): 414 beyond. The longest
+/// legitimate one (`since`, `until` and all five `types`) is under 100 bytes.
+pub const MAX_QUERY_BYTES: usize = 2048;
+
+/// The most query parameters accepted (`&`-separated pieces): 400 beyond. No route knows more
+/// than three.
+pub const MAX_QUERY_PARAMS: usize = 32;
+
 /// The query string's parameters, decoded by axum's [`Query`] (form encoding, in order); each
 /// parameter at most once.
 pub struct Params(Vec<(String, String)>);
@@ -17,6 +32,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Params {
     type Rejection = Problem;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Params, Problem> {
+        check_size(parts.uri.query().unwrap_or_default())?;
         // Pairs of strings: decoding never fails (invalid UTF-8 is replaced, as in any form).
         let Query(pairs) = Query::<Vec<(String, String)>>::from_request_parts(parts, state)
             .await
@@ -25,14 +41,30 @@ impl<S: Send + Sync> FromRequestParts<S> for Params {
     }
 }
 
+/// The raw query's limits, checked before it is decoded.
+fn check_size(query: &str) -> Result<(), Problem> {
+    if query.len() > MAX_QUERY_BYTES {
+        return Err(Problem::uri_too_long(format!(
+            "the query string is longer than {MAX_QUERY_BYTES} bytes"
+        )));
+    }
+    // Empty pieces (`a=1&&b=2`) are no parameters, as in the form decoding.
+    if query.split('&').filter(|p| !p.is_empty()).count() > MAX_QUERY_PARAMS {
+        return Err(Problem::bad_request(format!(
+            "the query string has more than {MAX_QUERY_PARAMS} parameters"
+        )));
+    }
+    Ok(())
+}
+
 impl Params {
+    /// Linear in the number of parameters (a set of the names seen).
     fn new(pairs: Vec<(String, String)>) -> Result<Params, Problem> {
-        for (i, (name, _)) in pairs.iter().enumerate() {
-            if pairs[..i].iter().any(|(earlier, _)| earlier == name) {
-                return Err(Problem::bad_request(
-                    "a query parameter is given more than once",
-                ));
-            }
+        let mut seen = HashSet::with_capacity(pairs.len());
+        if !pairs.iter().all(|(name, _)| seen.insert(name.as_str())) {
+            return Err(Problem::bad_request(
+                "a query parameter is given more than once",
+            ));
         }
         Ok(Params(pairs))
     }
@@ -58,16 +90,22 @@ impl Params {
             .map(|(_, v)| v.as_str())
     }
 
-    /// A calendar date written YYYY-MM-DD.
+    /// A calendar date written YYYY-MM-DD, of a year from 0001 to 9999 (chrono alone would take
+    /// `-999-01-01` and `0000-01-01`).
     pub fn date(&self, name: &'static str) -> Result<Option<NaiveDate>, Problem> {
         let Some(text) = self.get(name) else {
             return Ok(None);
         };
-        let strict = text.len() == 10 && text.as_bytes()[4] == b'-' && text.as_bytes()[7] == b'-';
+        let b = text.as_bytes();
+        let strict = b.len() == 10
+            && b[..4].iter().all(u8::is_ascii_digit)
+            && &b[..4] != b"0000"
+            && b[4] == b'-'
+            && b[7] == b'-';
         match NaiveDate::parse_from_str(text, "%Y-%m-%d") {
             Ok(date) if strict => Ok(Some(date)),
             _ => Err(Problem::bad_request(format!(
-                "{name} must be a date written YYYY-MM-DD"
+                "{name} must be a date written YYYY-MM-DD, of a year from 0001 to 9999"
             ))),
         }
     }
@@ -186,10 +224,62 @@ mod tests {
             "since=05/01/2034",
             "since=",
             "since=2034-01-05T00:00",
+            "since=-999-01-01",
+            "since=%2B999-01-01",
+            "since=0000-01-01",
+            "since=%20999-01-01",
+            "since=10000-01-01",
         ] {
             assert!(q(bad).date("since").is_err(), "{bad}");
         }
         assert_eq!(q("").date("since").unwrap(), None);
+        assert_eq!(
+            q("as_of=0001-01-01").date("as_of").unwrap(),
+            NaiveDate::from_ymd_opt(1, 1, 1)
+        );
+        assert_eq!(
+            q("until=9999-12-31").date("until").unwrap(),
+            NaiveDate::from_ymd_opt(9999, 12, 31)
+        );
+    }
+
+    #[test]
+    fn oversized_queries_are_refused_before_decoding() {
+        let long = "a".repeat(MAX_QUERY_BYTES + 1);
+        assert_eq!(
+            check_size(&long).unwrap_err().status(),
+            StatusCode::URI_TOO_LONG
+        );
+        assert!(check_size(&long[1..]).is_ok());
+        let many = |n: usize| {
+            (0..n)
+                .map(|i| format!("p{i}="))
+                .collect::<Vec<_>>()
+                .join("&")
+        };
+        assert!(check_size(&many(MAX_QUERY_PARAMS)).is_ok());
+        assert_eq!(
+            check_size(&many(MAX_QUERY_PARAMS + 1))
+                .unwrap_err()
+                .status(),
+            StatusCode::BAD_REQUEST
+        );
+        // Empty pieces are not parameters.
+        assert!(check_size(&"&".repeat(MAX_QUERY_BYTES)).is_ok());
+    }
+
+    #[test]
+    fn repeats_are_found_in_linear_time() {
+        // Pairwise comparison of 200,000 names takes minutes; a set takes milliseconds.
+        let mut pairs: Vec<(String, String)> = (0..200_000)
+            .map(|i| (format!("p{i}"), String::new()))
+            .collect();
+        let started = std::time::Instant::now();
+        assert!(Params::new(pairs.clone()).is_ok());
+        pairs.push(("p0".to_owned(), String::new()));
+        assert!(Params::new(pairs).is_err());
+        let elapsed = started.elapsed();
+        assert!(elapsed < std::time::Duration::from_secs(5), "{elapsed:?}");
     }
 
     #[test]

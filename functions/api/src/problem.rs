@@ -30,6 +30,11 @@ impl Problem {
         Problem::new(StatusCode::BAD_REQUEST, "Bad Request", detail)
     }
 
+    /// 414: the URI (or its query string) is longer than the server takes.
+    pub fn uri_too_long(detail: impl Into<String>) -> Problem {
+        Problem::new(StatusCode::URI_TOO_LONG, "URI Too Long", detail)
+    }
+
     pub fn not_found() -> Problem {
         Problem::new(
             StatusCode::NOT_FOUND,
@@ -40,6 +45,10 @@ impl Problem {
 
     pub fn unknown_person() -> Problem {
         Problem::new(StatusCode::NOT_FOUND, "Not Found", "no such person")
+    }
+
+    pub fn unknown_run() -> Problem {
+        Problem::new(StatusCode::NOT_FOUND, "Not Found", "no such run")
     }
 
     pub fn method_not_allowed() -> Problem {
@@ -81,10 +90,29 @@ impl Problem {
         )
     }
 
+    /// The document, as sent.
+    pub fn to_json(&self) -> String {
+        json!({
+            "type": "about:blank",
+            "title": self.title,
+            "status": self.status.as_u16(),
+            "detail": self.detail,
+        })
+        .to_string()
+    }
+
     /// The answer for an error response that a server limit (the tower-http body limit and
-    /// timeout layers) built without a body of ours.
+    /// timeout layers, or hyper's own answers to a request head it cannot parse, which
+    /// `medrec serve` rewrites) built without a body of ours.
     pub fn for_bare_status(status: StatusCode) -> Problem {
         match status {
+            StatusCode::BAD_REQUEST => Problem::bad_request("the request could not be parsed"),
+            StatusCode::URI_TOO_LONG => Problem::uri_too_long("the URI is too long"),
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => Problem::new(
+                status,
+                "Request Header Fields Too Large",
+                "the request head is too large",
+            ),
             StatusCode::PAYLOAD_TOO_LARGE => {
                 Problem::new(status, "Content Too Large", "the API takes no request body")
             }
@@ -113,14 +141,8 @@ impl IntoResponse for Problem {
         if self.status == StatusCode::UNAUTHORIZED {
             builder = builder.header(header::WWW_AUTHENTICATE, "ApiKey header=\"x-api-key\"");
         }
-        let body = json!({
-            "type": "about:blank",
-            "title": self.title,
-            "status": self.status.as_u16(),
-            "detail": self.detail,
-        });
         builder
-            .body(Body::from(body.to_string()))
+            .body(Body::from(self.to_json()))
             .expect("static response parts are valid")
     }
 }

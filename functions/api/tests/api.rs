@@ -43,8 +43,10 @@ async fn call(api: &Router, method: Method, uri: &str, key: Option<&str>) -> Ans
         .unwrap();
     let body = if bytes.is_empty() {
         Json::Null
-    } else {
+    } else if content_type.contains("json") {
         serde_json::from_slice(&bytes).unwrap()
+    } else {
+        Json::String(String::from_utf8(bytes.to_vec()).unwrap())
     };
     Answer {
         status,
@@ -244,6 +246,10 @@ async fn bad_requests_get_problem_documents() {
         "/persons/3591?sinse=2034-01-01",
         "/persons/3591?since=2034-01-01&since=2034-02-01",
         "/persons/3591/features?as_of=2034-02-30",
+        "/persons/3591/features?as_of=-999-01-01",
+        "/persons/3591/features?as_of=0000-01-01",
+        "/persons/3591?since=-999-01-01",
+        "/persons/3591?until=%2B2034-01-01",
         "/persons/3591/features?since=2034-01-01",
         "/persons/abc/features",
     ] {
@@ -254,6 +260,50 @@ async fn bad_requests_get_problem_documents() {
         let detail = answer.body["detail"].as_str().unwrap();
         assert!(!detail.to_lowercase().contains("select"), "{uri}: {detail}");
     }
+}
+
+#[tokio::test]
+async fn oversized_queries_are_refused_on_every_route_before_they_are_decoded() {
+    let (_db, api) = sample_api().await;
+    // 55 KB of distinct parameters: comparing every pair took half a second of CPU.
+    let huge = (0..6500)
+        .map(|i| format!("p{i:05}=x"))
+        .collect::<Vec<_>>()
+        .join("&");
+    assert!(huge.len() > 50_000);
+    let many = (0..33)
+        .map(|i| format!("p{i}"))
+        .collect::<Vec<_>>()
+        .join("&");
+    for route in [
+        "/health",
+        "/persons/3591",
+        "/persons/3591/features",
+        "/runs",
+        "/openapi.json",
+    ] {
+        let started = std::time::Instant::now();
+        let answer = get(&api, &format!("{route}?{huge}")).await;
+        assert_eq!(answer.status, StatusCode::URI_TOO_LONG, "{route}");
+        assert_eq!(answer.content_type, "application/problem+json");
+        assert_eq!(answer.body["status"], 414);
+        assert!(started.elapsed() < std::time::Duration::from_secs(2));
+
+        let answer = get(&api, &format!("{route}?{many}")).await;
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{route}");
+        assert_eq!(answer.content_type, "application/problem+json");
+        assert!(answer.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("more than 32 parameters"));
+    }
+    // Under the limits, the routes' own checks answer, as before.
+    let answer = get(&api, &format!("/health?{}", "a".repeat(2000))).await;
+    assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        get(&api, "/persons/3591?types=rx").await.status,
+        StatusCode::OK
+    );
 }
 
 #[tokio::test]
@@ -323,11 +373,103 @@ async fn the_served_contract_is_the_committed_file_and_matches_the_router() {
     assert_eq!(served.body, committed);
     // Every documented path answers (with a real person in place of the template).
     let paths = committed["paths"].as_object().unwrap();
-    assert_eq!(paths.len(), 5);
+    assert_eq!(paths.len(), 8);
     for path in paths.keys() {
-        let uri = path.replace("{person_id}", "3591");
+        let uri = path.replace("{person_id}", "3591").replace("{run_id}", "1");
         let answer = get(&api, &uri).await;
         assert_eq!(answer.status, StatusCode::OK, "{path}");
+    }
+}
+
+#[tokio::test]
+async fn the_contract_names_every_feature_with_its_type() {
+    let contract: Json = serde_json::from_str(OPENAPI).unwrap();
+    let data = &contract["components"]["schemas"]["FeatureDocument"]["properties"]["data"];
+    let properties = data["properties"].as_object().unwrap();
+    let names: Vec<&str> = properties.keys().map(String::as_str).collect();
+    let mut expected: Vec<&str> = FEATURES.iter().map(|f| f.name).collect();
+    expected.sort_unstable();
+    let mut names_sorted = names.clone();
+    names_sorted.sort_unstable();
+    assert_eq!(names_sorted, expected);
+    assert_eq!(data["additionalProperties"], false);
+    for feature in FEATURES {
+        let schema = &properties[feature.name];
+        assert_eq!(
+            schema["type"],
+            serde_json::json!([feature.kind.json_type(), "null"]),
+            "{}",
+            feature.name
+        );
+        let date = feature.kind == medrec_core::features::FeatureKind::Date;
+        assert_eq!(schema["format"] == "date", date, "{}", feature.name);
+    }
+}
+
+#[tokio::test]
+async fn the_catalogue_report_and_runs_are_served_with_the_key() {
+    let (db, api) = sample_api().await;
+    for uri in ["/features", "/report", "/runs/1"] {
+        let anonymous = call(&api, Method::GET, uri, None).await;
+        assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED, "{uri}");
+        assert_eq!(anonymous.content_type, "application/problem+json", "{uri}");
+    }
+
+    let catalogue = get(&api, "/features").await;
+    assert_eq!(catalogue.status, StatusCode::OK);
+    let served: Vec<&str> = catalogue.body["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(served, FEATURES.iter().map(|f| f.name).collect::<Vec<_>>());
+    let version: String = db
+        .client()
+        .await
+        .unwrap()
+        .query_one("SELECT feature_definitions_version()", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(catalogue.body["definitions_version"], version.as_str());
+    let hgb = &catalogue.body["features"][1];
+    assert_eq!(hgb["unit"], "g/dL");
+    assert_eq!(hgb["tables"], serde_json::json!(["labs"]));
+
+    let report = get(&api, "/report").await;
+    assert_eq!(report.status, StatusCode::OK);
+    assert_eq!(report.content_type, "text/html; charset=utf-8");
+    let page = report.body.as_str().unwrap();
+    assert!(page.contains("medrec quality report"));
+    assert!(!page.contains("HYTRIN"), "no record value");
+    assert!(!page.contains("<script"));
+
+    let run = get(&api, "/runs/1").await;
+    assert_eq!(run.status, StatusCode::OK);
+    assert_eq!(run.body["run_id"], 1);
+    assert_eq!(run.body["status"], "loaded");
+    let raw = run.body["raw_rows"].as_i64().unwrap();
+    assert_eq!(
+        raw,
+        run.body["loaded_rows"].as_i64().unwrap()
+            + run.body["duplicate_rows"].as_i64().unwrap()
+            + run.body["quarantined_rows"].as_i64().unwrap()
+    );
+    assert!(run.body["quarantine"].is_array());
+    let unknown = get(&api, "/runs/999999").await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+    assert_eq!(unknown.body["detail"], "no such run");
+    for bad in [
+        "/runs/abc",
+        "/runs/0",
+        "/runs/-1",
+        "/runs/1.5",
+        "/runs/99999999999999999999",
+    ] {
+        let answer = get(&api, bad).await;
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{bad}");
+        assert_eq!(answer.content_type, "application/problem+json", "{bad}");
     }
 }
 

@@ -12,89 +12,206 @@ pub enum FeatureKind {
     Text,
 }
 
+impl FeatureKind {
+    /// Its JSON Schema / OpenAPI type name (`date` is a string in `format: date`).
+    pub fn json_type(self) -> &'static str {
+        match self {
+            FeatureKind::Bool => "boolean",
+            FeatureKind::Int => "integer",
+            FeatureKind::Float => "number",
+            FeatureKind::Date | FeatureKind::Text => "string",
+        }
+    }
+
+    /// Its name in the catalogue (`GET /features`, the exports' catalogue).
+    pub fn name(self) -> &'static str {
+        match self {
+            FeatureKind::Bool => "boolean",
+            FeatureKind::Int => "integer",
+            FeatureKind::Float => "number",
+            FeatureKind::Date => "date",
+            FeatureKind::Text => "string",
+        }
+    }
+}
+
+/// One feature as the catalogue describes it: the words for what the SQL computes.
 #[derive(Debug, Clone, Copy)]
 pub struct Feature {
     pub name: &'static str,
     pub kind: FeatureKind,
+    /// The unit of its values, where it has one.
+    pub unit: Option<&'static str>,
+    /// The clean tables its definition reads.
+    pub tables: &'static [Table],
     pub description: &'static str,
+    /// What a NULL value means for it ("no data" is NULL, never false or zero).
+    pub null_means: &'static str,
 }
 
-const fn feature(name: &'static str, kind: FeatureKind, description: &'static str) -> Feature {
-    Feature {
-        name,
-        kind,
-        description,
-    }
-}
-
+use crate::Table;
 use FeatureKind::*;
 
+/// Every table: the index date and encounters come from the dates of all five.
+const ALL_TABLES: &[Table] = &Table::ALL;
+
 pub const FEATURES: &[Feature] = &[
-    feature(
-        "taking_alpha_blockers",
-        Bool,
-        "has an rx row whose drug is an alpha-1 blocker (NULL: no rx rows)",
-    ),
-    feature("hgb_latest", Float, "most recent hemoglobin result, g/dL"),
-    feature("hgb_latest_date", Date, "date of hgb_latest"),
-    feature(
-        "encounters_6m",
-        Int,
-        "distinct event dates in the 6 calendar months up to the index date",
-    ),
-    feature(
-        "bp_systolic_latest",
-        Int,
-        "most recent systolic blood pressure, mmHg",
-    ),
-    feature(
-        "bp_diastolic_latest",
-        Int,
-        "most recent diastolic blood pressure, mmHg",
-    ),
-    feature(
-        "bp_latest_date",
-        Date,
-        "date of the most recent blood pressure",
-    ),
-    feature(
-        "bmi_latest",
-        Float,
-        "BMI from the latest weight and height, else the latest recorded BMI",
-    ),
-    feature("a1c_latest", Float, "most recent HbA1c, %"),
-    feature(
-        "creatinine_latest",
-        Float,
-        "most recent serum creatinine, mg/dL",
-    ),
-    feature("ldl_latest", Float, "most recent LDL cholesterol, mg/dL"),
-    feature(
-        "smoking_status",
-        Text,
-        "never / former / current / unknown, from the latest smoking record",
-    ),
-    feature(
-        "active_medications_12m",
-        Int,
-        "distinct ingredients prescribed in the 12 months up to the index date",
-    ),
-    feature(
-        "condition_categories",
-        Int,
-        "distinct ICD-10 categories (3 characters) among the conditions",
-    ),
-    feature(
-        "abnormal_lab_share_12m",
-        Float,
-        "share of lab results outside their range in the 12 months up to the index date",
-    ),
-    feature(
-        "index_date",
-        Date,
-        "the person's latest event date (on or before the as-of date): the end of every window",
-    ),
+    Feature {
+        name: "taking_alpha_blockers",
+        kind: Bool,
+        unit: None,
+        tables: &[Table::Rx],
+        description: "has an rx row whose drug is an alpha-1 blocker (the class comes from the \
+                      ingredient, not from the vendor's drug type label)",
+        null_means: "no rx rows on or before the as-of date",
+    },
+    Feature {
+        name: "hgb_latest",
+        kind: Float,
+        unit: Some("g/dL"),
+        tables: &[Table::Labs],
+        description: "most recent numeric hemoglobin result",
+        null_means: "no numeric hemoglobin result on or before the as-of date",
+    },
+    Feature {
+        name: "hgb_latest_date",
+        kind: Date,
+        unit: None,
+        tables: &[Table::Labs],
+        description: "date of hgb_latest",
+        null_means: "as hgb_latest",
+    },
+    Feature {
+        name: "encounters_6m",
+        kind: Int,
+        unit: Some("days"),
+        tables: ALL_TABLES,
+        description: "distinct event dates in the 6 calendar months up to the index date, both \
+                      ends included",
+        null_means: "no dated event on or before the as-of date",
+    },
+    Feature {
+        name: "bp_systolic_latest",
+        kind: Int,
+        unit: Some("mmHg"),
+        tables: &[Table::Tests],
+        description: "most recent systolic blood pressure",
+        null_means: "no blood pressure reading with both values",
+    },
+    Feature {
+        name: "bp_diastolic_latest",
+        kind: Int,
+        unit: Some("mmHg"),
+        tables: &[Table::Tests],
+        description: "most recent diastolic blood pressure",
+        null_means: "no blood pressure reading with both values",
+    },
+    Feature {
+        name: "bp_latest_date",
+        kind: Date,
+        unit: None,
+        tables: &[Table::Tests],
+        description: "date of the most recent blood pressure",
+        null_means: "no blood pressure reading with both values",
+    },
+    Feature {
+        name: "bmi_latest",
+        kind: Float,
+        unit: Some("kg/m2"),
+        tables: &[Table::Tests],
+        description: "BMI from the latest weight and height, else the latest recorded BMI",
+        null_means: "no plausible weight and height and no recorded BMI",
+    },
+    Feature {
+        name: "a1c_latest",
+        kind: Float,
+        unit: Some("%"),
+        tables: &[Table::Labs],
+        description: "most recent numeric HbA1c result",
+        null_means: "no numeric HbA1c result on or before the as-of date",
+    },
+    Feature {
+        name: "creatinine_latest",
+        kind: Float,
+        unit: Some("mg/dL"),
+        tables: &[Table::Labs],
+        description: "most recent numeric serum creatinine result",
+        null_means: "no numeric creatinine result on or before the as-of date",
+    },
+    Feature {
+        name: "ldl_latest",
+        kind: Float,
+        unit: Some("mg/dL"),
+        tables: &[Table::Labs],
+        description: "most recent numeric LDL cholesterol result",
+        null_means: "no numeric LDL result on or before the as-of date",
+    },
+    Feature {
+        name: "smoking_status",
+        kind: Text,
+        unit: None,
+        tables: &[Table::Lifestyle],
+        description: "never / former / current / unknown, from the latest smoking record",
+        null_means: "no smoking record on or before the as-of date",
+    },
+    Feature {
+        name: "active_medications_12m",
+        kind: Int,
+        unit: Some("ingredients"),
+        tables: ALL_TABLES,
+        description: "distinct ingredients prescribed in the 12 months up to the index date",
+        null_means: "no rx rows (0: rx rows, none in the window)",
+    },
+    Feature {
+        name: "condition_categories",
+        kind: Int,
+        unit: Some("categories"),
+        tables: &[Table::Conditions],
+        description: "distinct ICD-10 categories (3 characters) among the conditions",
+        null_means: "no conditions rows on or before the as-of date",
+    },
+    Feature {
+        name: "abnormal_lab_share_12m",
+        kind: Float,
+        unit: Some("share, 0 to 1"),
+        tables: ALL_TABLES,
+        description: "share of lab results outside their range in the 12 months up to the \
+                      index date",
+        null_means: "no lab result with a computed flag in the window",
+    },
+    Feature {
+        name: "index_date",
+        kind: Date,
+        unit: None,
+        tables: ALL_TABLES,
+        description: "the person's latest event date (on or before the as-of date): the end of \
+                      every window",
+        null_means: "no dated event on or before the as-of date",
+    },
 ];
+
+/// The catalogue as a document: what `GET /features` serves and what exports carry (a
+/// `.catalogue.json` beside a CSV, the `medrec.catalogue` key of a Parquet file's metadata).
+pub fn catalogue(definitions_version: &str) -> serde_json::Value {
+    let features: Vec<_> = FEATURES
+        .iter()
+        .map(|f| {
+            serde_json::json!({
+                "name": f.name,
+                "type": f.kind.name(),
+                "unit": f.unit,
+                "description": f.description,
+                "null_means": f.null_means,
+                "tables": f.tables.iter().map(|t| t.name()).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "definitions_version": definitions_version,
+        "definitions": "migrations/definitions/R__30_features.sql",
+        "features": features,
+    })
+}
 
 /// The SQL function that computes [`FEATURES`] for a set of persons as of a date.
 pub const FEATURES_FUNCTION: &str = "person_features_as_of";

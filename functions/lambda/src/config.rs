@@ -1,12 +1,17 @@
 //! Configuration read once at cold start, from the environment (and Secrets Manager in the cloud).
 //!
-//! Locally: `DATABASE_URL`, `MEDREC_API_KEY`, `AWS_ENDPOINT_URL` (the emulator).
+//! Locally: `DATABASE_URL`, `MEDREC_API_KEY` (or `MEDREC_API_KEYS`), `AWS_ENDPOINT_URL` (the
+//! emulator).
 //! In the cloud (see infra/template.yaml): `DATABASE_HOST`, `DATABASE_PORT`, `DATABASE_NAME`,
 //! `DATABASE_SECRET_ARN` (JSON with `username` and `password`), `DATABASE_SSLMODE`,
-//! `API_KEY_SECRET_ARN`. `DATABASE_POOL_SIZE` in both (default 2).
+//! `API_KEY_SECRET_ARN`, and for the migrate function `DATABASE_LOGINS`. Each function's
+//! database secret is its own login user's. `DATABASE_POOL_SIZE` in both (default 2); `MEDREC_MAX_CSV_BYTES` for the
+//! clean functions (default 512 MiB).
 
 use anyhow::{bail, Context};
 use aws_config::{BehaviorVersion, SdkConfig};
+use medrec_api::ApiKeys;
+use medrec_store::roles::Role;
 use medrec_store::DbConfig;
 
 fn var(name: &str) -> Option<String> {
@@ -99,23 +104,106 @@ pub fn pool_size() -> anyhow::Result<usize> {
     }
 }
 
-/// The API key: `MEDREC_API_KEY`, or the secret named by `API_KEY_SECRET_ARN` (its string, or
-/// its `api_key` field when it is a JSON object).
-pub async fn api_key() -> anyhow::Result<String> {
-    if let Some(key) = var("MEDREC_API_KEY") {
-        return Ok(key);
+/// The largest raw CSV the clean function takes: `MEDREC_MAX_CSV_BYTES`, by default
+/// [`medrec_pipeline::FUNCTION_MAX_CSV_BYTES`].
+pub fn max_csv_bytes() -> anyhow::Result<u64> {
+    match var("MEDREC_MAX_CSV_BYTES") {
+        None => Ok(medrec_pipeline::FUNCTION_MAX_CSV_BYTES),
+        Some(text) => match text.parse::<u64>() {
+            Ok(n) if n > 0 => Ok(n),
+            _ => bail!("MEDREC_MAX_CSV_BYTES must be a whole number of bytes above 0"),
+        },
     }
-    let arn = var("API_KEY_SECRET_ARN")
-        .context("set MEDREC_API_KEY (locally) or API_KEY_SECRET_ARN (in the cloud)")?;
-    let secret = secret_string(&arn).await?;
-    match serde_json::from_str::<serde_json::Value>(&secret) {
-        Ok(serde_json::Value::Object(map)) => map
-            .get("api_key")
-            .and_then(|v| v.as_str())
+}
+
+/// The API keys ([`medrec_api::keys`]): `MEDREC_API_KEYS` (`id:sha256hex` entries),
+/// `MEDREC_API_KEY` (one plain key, id `local`, for the local loop) and the secret named by
+/// `API_KEY_SECRET_ARN`, any or all of them; at least one key in all. Read at cold start: a
+/// changed secret takes effect in new execution environments (docs/deploy.md, rotating keys).
+pub async fn api_keys() -> anyhow::Result<ApiKeys> {
+    let secret = match var("API_KEY_SECRET_ARN") {
+        Some(arn) => Some(secret_string(&arn).await?),
+        None => None,
+    };
+    api_keys_from(
+        var("MEDREC_API_KEYS").as_deref(),
+        var("MEDREC_API_KEY").as_deref(),
+        secret.as_deref(),
+    )
+}
+
+/// The id of the key of a secret that holds one plain key (the stack's generated secret,
+/// before it is replaced by hashes).
+pub const SECRET_PLAIN_KEY_ID: &str = "default";
+
+/// [`api_keys`] from the variables' and the secret's values. The secret is a JSON object
+/// `{"id": "sha256hex", ...}`; a plain string (or `{"api_key": "..."}`) is one plain key, id
+/// `default`.
+fn api_keys_from(
+    entries: Option<&str>,
+    plain: Option<&str>,
+    secret: Option<&str>,
+) -> anyhow::Result<ApiKeys> {
+    let mut keys = ApiKeys::new();
+    if let Some(entries) = entries {
+        keys.insert_entries(entries).context("MEDREC_API_KEYS")?;
+    }
+    if let Some(plain) = plain {
+        keys.insert_plain(medrec_api::keys::LOCAL_KEY_ID, plain)
+            .context("MEDREC_API_KEY")?;
+    }
+    if let Some(secret) = secret {
+        match serde_json::from_str::<serde_json::Value>(secret) {
+            Ok(serde_json::Value::Object(map)) if map.contains_key("api_key") => {
+                let key = map["api_key"]
+                    .as_str()
+                    .context("the API key secret's api_key is not a string")?;
+                keys.insert_plain(SECRET_PLAIN_KEY_ID, key)
+            }
+            Ok(json @ serde_json::Value::Object(_)) => keys.insert_json(&json),
+            _ => keys.insert_plain(SECRET_PLAIN_KEY_ID, secret.trim()),
+        }
+        .context("the API key secret")?;
+    }
+    anyhow::ensure!(
+        !keys.is_empty(),
+        "set MEDREC_API_KEY or MEDREC_API_KEYS (locally) or API_KEY_SECRET_ARN (in the cloud)"
+    );
+    Ok(keys)
+}
+
+/// The login users the migrate function keeps (`DATABASE_LOGINS`: `role=secret-arn` entries
+/// separated by commas, role `reader` or `writer`; each secret JSON with `username` and
+/// `password`): created or updated as members of their role after every migration.
+pub fn database_logins() -> anyhow::Result<Vec<(Role, String)>> {
+    parse_logins(var("DATABASE_LOGINS").as_deref().unwrap_or(""))
+}
+
+fn parse_logins(text: &str) -> anyhow::Result<Vec<(Role, String)>> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .map(|entry| {
+            let (role, arn) = entry
+                .split_once('=')
+                .context("a DATABASE_LOGINS entry is not role=secret-arn")?;
+            Ok((role.trim().parse::<Role>()?, arn.trim().to_owned()))
+        })
+        .collect()
+}
+
+/// One login user's credentials (`username` and `password`) from its secret.
+pub async fn login_credentials(arn: &str) -> anyhow::Result<(String, String)> {
+    let secret = secret_string(arn).await?;
+    let secret: serde_json::Value =
+        serde_json::from_str(&secret).context("a login secret is not JSON")?;
+    let field = |name: &str| {
+        secret[name]
+            .as_str()
             .map(str::to_owned)
-            .context("the API key secret has no api_key field"),
-        _ => Ok(secret),
-    }
+            .with_context(|| format!("a login secret has no {name}"))
+    };
+    Ok((field("username")?, field("password")?))
 }
 
 /// The queue that receives person ids to recompute (`FEATURES_QUEUE_URL`).
@@ -150,6 +238,45 @@ pub fn init_tracing() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn api_keys_come_from_entries_the_local_key_and_the_secret() {
+        let a = medrec_api::keys::key_digest_hex(b"key-a");
+        let keys = api_keys_from(
+            Some(&format!("ops:{a}")),
+            Some("key-local"),
+            Some(&format!(
+                r#"{{"ds": "{}"}}"#,
+                medrec_api::keys::key_digest_hex(b"key-ds")
+            )),
+        )
+        .unwrap();
+        assert_eq!(keys.ids().collect::<Vec<_>>(), ["ops", "local", "ds"]);
+        assert_eq!(keys.check(b"key-ds").unwrap().as_str(), "ds");
+        // The stack's generated secret: one plain key.
+        for secret in ["generated-key\n", r#"{"api_key": "generated-key"}"#] {
+            let keys = api_keys_from(None, None, Some(secret)).unwrap();
+            assert_eq!(keys.check(b"generated-key").unwrap().as_str(), "default");
+        }
+        assert!(api_keys_from(None, None, None).is_err());
+        assert!(api_keys_from(None, Some(""), None).is_err());
+        assert!(api_keys_from(None, None, Some(r#"{"ops": "not-hex"}"#)).is_err());
+    }
+
+    #[test]
+    fn logins_name_a_role_and_a_secret() {
+        let arn = "arn:aws:secretsmanager:eu-west-1:123:secret:medrec-api-AbCd";
+        assert_eq!(
+            parse_logins(&format!("reader={arn}, writer=arn:x")).unwrap(),
+            [
+                (Role::Reader, arn.to_owned()),
+                (Role::Writer, "arn:x".to_owned())
+            ]
+        );
+        assert!(parse_logins("").unwrap().is_empty());
+        assert!(parse_logins(&format!("owner={arn}")).is_err());
+        assert!(parse_logins(arn).is_err());
+    }
 
     #[test]
     fn passwords_with_quotes_and_spaces_survive_the_connection_string() {

@@ -1,6 +1,8 @@
 //! The migrations function, run at deploy time: as a CloudFormation custom resource (it answers
 //! the protocol's pre-signed ResponseURL) or invoked directly (`{}`), it applies pending
-//! migrations and returns their versions. Deleting the resource never touches the data.
+//! migrations and returns their versions, then keeps the functions' login users
+//! (`DATABASE_LOGINS`) as members of their roles with their secrets' passwords. Deleting the
+//! resource never touches the data.
 
 use anyhow::Context;
 use aws_lambda_events::event::cloudformation::{
@@ -11,6 +13,7 @@ use bytes::Bytes;
 use http_body_util::Full;
 use hyper_util::client::legacy::Client as HttpClient;
 use hyper_util::rt::TokioExecutor;
+use medrec_store::roles::Role;
 use medrec_store::DbConfig;
 use serde_json::{json, Value as Json};
 
@@ -19,11 +22,23 @@ const PHYSICAL_ID: &str = "medrec-migrations";
 
 pub struct MigrateFunction {
     db: DbConfig,
+    logins: Vec<(Role, String)>,
 }
 
 impl MigrateFunction {
     pub fn new(db: DbConfig) -> MigrateFunction {
-        MigrateFunction { db }
+        MigrateFunction {
+            db,
+            logins: Vec::new(),
+        }
+    }
+
+    /// After each migration, also keep these login users (role, secret ARN with `username` and
+    /// `password`: [`crate::config::database_logins`]) as members of their roles, with their
+    /// secrets' passwords.
+    pub fn with_logins(mut self, logins: Vec<(Role, String)>) -> MigrateFunction {
+        self.logins = logins;
+        self
     }
 
     pub async fn handle(&self, event: Json) -> anyhow::Result<Json> {
@@ -88,6 +103,11 @@ impl MigrateFunction {
         let mut client = medrec_store::connect(&self.db).await?;
         let applied = medrec_store::migrate(&mut client).await?;
         tracing::info!(applied = applied.len(), "migrations applied");
+        for (role, arn) in &self.logins {
+            let (user, password) = crate::config::login_credentials(arn).await?;
+            medrec_store::roles::ensure_login(&client, &user, Some(&password), *role).await?;
+            tracing::info!(user, role = role.name(), "login user kept");
+        }
         Ok(applied.into_iter().map(str::to_owned).collect())
     }
 }

@@ -164,3 +164,25 @@ async fn migrations_answer_the_custom_resource_protocol() {
         .get(0);
     assert_eq!(applied as usize, medrec_store::MIGRATIONS.len());
 }
+
+#[tokio::test]
+async fn a_features_batch_also_recomputes_persons_an_earlier_crash_left_owed() {
+    // Loads committed (and owed their persons) but nothing was announced or recomputed.
+    let db = TestDb::migrated().await.unwrap();
+    let mut client = db.client().await.unwrap();
+    medrec_testkit::load_sample(&mut client).await.unwrap();
+    let function = FeaturesFunction::new(medrec_store::pool(&db.config, 2).unwrap());
+    let response = function
+        .handle(sqs_event(vec![sqs_message(
+            "a",
+            r#"{"person_ids":[3585]}"#,
+        )]))
+        .await;
+    assert!(response.batch_item_failures.is_empty());
+    // 3585 and, within the batch's bound, the 49 others owed.
+    assert_eq!(stored_persons(&client).await.len(), 50);
+    assert_eq!(
+        medrec_testkit::count(&client, "SELECT count(*) FROM features_owed").await,
+        0
+    );
+}

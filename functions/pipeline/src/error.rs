@@ -60,6 +60,18 @@ impl PipelineError {
         }
     }
 
+    /// The database connection was lost on the way ([`medrec_store::connection_lost`]): the
+    /// message says what happened and what to do, and the cause adds nothing a person can use.
+    pub fn connection_lost(&self) -> bool {
+        self.source.as_ref().is_some_and(|source| {
+            source.chain().any(|cause| {
+                cause
+                    .downcast_ref::<tokio_postgres::Error>()
+                    .is_some_and(medrec_store::connection_lost)
+            })
+        })
+    }
+
     /// The failure in words fit for logs and the ledger (no record values).
     pub fn message(&self) -> &str {
         &self.message
@@ -85,4 +97,15 @@ impl PipelineError {
     pub fn should_retry(&self) -> bool {
         !(self.kind == ErrorKind::Permanent && self.recorded)
     }
+}
+
+/// The message of a load cut off by a lost connection: what happened, what it means for the
+/// file (a load is one transaction), and what to do.
+pub(crate) fn interrupted_load() -> String {
+    format!(
+        "{} while loading it. Nothing of this file was committed (a file loads in one \
+         transaction; should the loss have cut off the commit itself, the re-run finds the file \
+         loaded and skips it): once PostgreSQL is back, re-run the same command",
+        medrec_store::error::CONNECTION_LOST
+    )
 }

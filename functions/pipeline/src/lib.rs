@@ -6,17 +6,20 @@
 //! - **a bucket notification named an object** ([`Pipeline::notified`]): the bucket's layout picks
 //!   the kind, and a permanently bad object is recorded and settled instead of retried;
 //! - **many objects** ([`Pipeline::objects_arrived`]): N at a time, each on its own connection;
-//! - **persons changed** ([`persons_changed`]): their features are recomputed.
+//! - **persons changed** ([`persons_changed`]): their features are recomputed, with what earlier
+//!   runs left owed (a crash after a load's commit) in bounded chunks.
 //!
 //! No AWS, no command line, no HTTP: adapters live with their callers (S3 and SQS in
 //! `medrec-lambda`, local files and one recompute after the batch in `medrec`); [`memory`] holds
 //! the in-memory ones the tests drive.
 
 pub mod error;
+mod features;
 pub mod memory;
 mod object;
 pub mod ports;
 
 pub use error::{ErrorKind, PipelineError};
-pub use object::{persons_changed, Accepts, ObjectKind, Pipeline, Processed};
+pub use features::{persons_changed, Owed, Recomputed, FULL_REFRESH_FROM, REFRESH_CHUNK};
+pub use object::{Accepts, ObjectKind, Pipeline, Processed, FUNCTION_MAX_CSV_BYTES};
 pub use ports::{ObjectRef, ObjectSource, Opened, PersonsSink};

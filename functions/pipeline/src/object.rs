@@ -11,7 +11,7 @@ use medrec_core::Table;
 use medrec_store::load::{already_loaded_report, find_loaded};
 use medrec_store::receipts::{Outcome, Receipt};
 use medrec_store::vendor::{ingest_vendor_file, reject, VendorReport, VendorSource, VendorStatus};
-use medrec_store::{ErrorKind, RunReport, Source};
+use medrec_store::{connection_lost, ErrorKind, IngestError, RunReport, Source};
 
 use crate::{ObjectRef, ObjectSource, Opened, PersonsSink, PipelineError};
 
@@ -106,11 +106,32 @@ pub struct Pipeline<S, P> {
     pool: Pool,
     source: S,
     sink: P,
+    max_csv_bytes: Option<u64>,
 }
+
+/// The largest raw CSV the clean function takes (`MEDREC_MAX_CSV_BYTES` overrides it): a larger
+/// file is rejected unread, with its reason, rather than timed out at the function's 300 s and
+/// retried into the DLQ. 512 MiB is about 5M rows of the generator's files; the bench loads one
+/// table's rows at 55k rows/s into one backend, so such a file takes about 90 s, a third of the
+/// timeout. Split larger files: any number of files may load into a table.
+pub const FUNCTION_MAX_CSV_BYTES: u64 = 512 * 1024 * 1024;
 
 impl<S: ObjectSource, P: PersonsSink> Pipeline<S, P> {
     pub fn new(pool: Pool, source: S, sink: P) -> Pipeline<S, P> {
-        Pipeline { pool, source, sink }
+        Pipeline {
+            pool,
+            source,
+            sink,
+            max_csv_bytes: None,
+        }
+    }
+
+    /// Rejects raw CSVs larger than `bytes` unread (a function's time limit); no limit unless set.
+    pub fn with_max_csv_bytes(self, bytes: u64) -> Pipeline<S, P> {
+        Pipeline {
+            max_csv_bytes: Some(bytes),
+            ..self
+        }
     }
 
     pub fn source(&self) -> &S {
@@ -259,14 +280,28 @@ impl<S: ObjectSource, P: PersonsSink> Pipeline<S, P> {
         let Some(opened) = self.source.open(object).await? else {
             return Ok(Processed::Superseded);
         };
+        if let (Some(size), Some(limit)) = (opened.size, self.max_csv_bytes) {
+            if size > limit {
+                let mut error = PipelineError::permanent(
+                    &object.name,
+                    format!("the file is {size} bytes, over the limit of {limit}: split it into smaller files"),
+                );
+                // Its receipt (rejected, with this reason) is the record.
+                error.mark_recorded();
+                return Err(error);
+            }
+        }
         // The same content under another name is found by its digest while loading.
         let report = medrec_store::ingest(&mut client, source, opened.body)
             .await
             .map_err(|error| {
                 let kind = error.kind();
-                let message = match kind {
-                    ErrorKind::Permanent => format!("unusable file: {}", error.summary()),
-                    ErrorKind::Transient => error.summary(),
+                let message = match (kind, &error) {
+                    (ErrorKind::Permanent, _) => format!("unusable file: {}", error.summary()),
+                    (_, IngestError::Database { error, .. }) if connection_lost(error) => {
+                        crate::error::interrupted_load()
+                    }
+                    (ErrorKind::Transient, _) => error.summary(),
                 };
                 // A failed run with its reason is recorded by the store for every failure.
                 PipelineError::with_kind(
@@ -323,7 +358,14 @@ impl<S: ObjectSource, P: PersonsSink> Pipeline<S, P> {
         }
         let report = ingest_vendor_file(&mut client, &source, bytes)
             .await
-            .map_err(|e| PipelineError::transient(&object.name, "loading the file", e))?;
+            .map_err(|e| {
+                let message = if connection_lost(&e) {
+                    crate::error::interrupted_load()
+                } else {
+                    "loading the file".to_owned()
+                };
+                PipelineError::transient(&object.name, message, e)
+            })?;
         match &report.status {
             VendorStatus::Loaded => self.announce(object, &report.persons).await?,
             // The first delivery may have committed and then failed before announcing.
@@ -436,21 +478,6 @@ fn receipt_of(
         }
     }
     receipt
-}
-
-/// "Persons changed": recomputes their features (deduplicated, one set-based statement).
-/// Returns the number of feature rows written.
-pub async fn persons_changed(
-    client: &tokio_postgres::Client,
-    persons: &[i64],
-) -> Result<i64, tokio_postgres::Error> {
-    let mut persons = persons.to_vec();
-    persons.sort_unstable();
-    persons.dedup();
-    if persons.is_empty() {
-        return Ok(0);
-    }
-    medrec_store::features::refresh(client, Some(&persons)).await
 }
 
 #[cfg(test)]

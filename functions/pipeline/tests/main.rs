@@ -2,4 +2,5 @@
 //! each file is a module.
 
 mod architecture;
+mod crash;
 mod pipeline;

@@ -7,14 +7,98 @@ use medrec_core::features::{FeatureKind, FEATURES};
 use serde_json::{Map, Value as Json};
 use tokio_postgres::{Client, Row};
 
+/// The longest a refresh statement may run: about 7x a full recompute at 1M persons on 2 cores
+/// (about 80 s measured, docs/performance.md), so a full `medrec features refresh` fits with room
+/// to spare, while a statement that can no longer finish usefully (its client gone, a plan gone
+/// wrong) is cancelled within 10 minutes instead of holding its locks for hours. The features
+/// function refreshes bounded chunks (`medrec_pipeline::REFRESH_CHUNK`), far below it.
+pub const REFRESH_STATEMENT_TIMEOUT: &str = "10min";
+
+/// How often the server checks, while a refresh runs, that its client is still connected. A
+/// client killed mid-refresh (SIGKILL, a Lambda timeout) would otherwise leave the server running
+/// the orphaned statement to its end, racing the run that replaces it.
+pub const CLIENT_CONNECTION_CHECK_INTERVAL: &str = "2s";
+
 /// Recomputes the stored features of `persons` (all persons when `None`) in one set-based
-/// statement. Idempotent: only `computed_at` changes when nothing else did.
+/// statement, and settles what they were owed (`features_owed`, in the same transaction); returns
+/// the number of rows written. Idempotent: only `computed_at` changes when nothing else did. A row
+/// is never replaced by one computed from an older snapshot of the person's records, and
+/// overlapping refreshes wait for each other (R__30_features.sql). The statement runs under
+/// [`REFRESH_STATEMENT_TIMEOUT`] and [`CLIENT_CONNECTION_CHECK_INTERVAL`], set for its
+/// transaction only (the connection may be a pooled one).
 pub async fn refresh(
     client: &Client,
     persons: Option<&[i64]>,
 ) -> Result<i64, tokio_postgres::Error> {
-    Ok(client
+    client
+        .batch_execute(&format!(
+            "BEGIN;
+             SET LOCAL statement_timeout = '{REFRESH_STATEMENT_TIMEOUT}';
+             SET LOCAL client_connection_check_interval = '{CLIENT_CONNECTION_CHECK_INTERVAL}';"
+        ))
+        .await?;
+    let refreshed = client
         .query_one("SELECT refresh_person_features($1)", &[&persons])
+        .await;
+    match refreshed {
+        Ok(row) => {
+            client.batch_execute("COMMIT").await?;
+            Ok(row.get(0))
+        }
+        Err(error) => {
+            // Best effort: on a lost connection there is nothing to roll back.
+            let _ = client.batch_execute("ROLLBACK").await;
+            Err(error)
+        }
+    }
+}
+
+/// Records that `persons`' features are owed a recompute, in the transaction of the load that
+/// changed their records (migrations/0010_features_owed.sql). In person order, so concurrent loads
+/// wait for each other instead of deadlocking; call it last before committing, since the rows
+/// stay locked until then.
+pub async fn owe(
+    tx: &tokio_postgres::Transaction<'_>,
+    persons: &[i64],
+) -> Result<(), tokio_postgres::Error> {
+    if persons.is_empty() {
+        return Ok(());
+    }
+    tx.execute(
+        "INSERT INTO features_owed (person_id, seq)
+         SELECT person_id, nextval('features_owed_seq')
+         FROM (SELECT DISTINCT unnest($1::bigint[]) AS person_id) p ORDER BY person_id
+         ON CONFLICT (person_id) DO UPDATE SET seq = nextval('features_owed_seq')",
+        &[&persons],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Up to `limit` persons whose features are owed, oldest change first, among the changes up to
+/// `horizon` (all when `None`).
+pub async fn owed(
+    client: &Client,
+    limit: usize,
+    horizon: Option<i64>,
+) -> Result<Vec<i64>, tokio_postgres::Error> {
+    Ok(client
+        .query_one(
+            "SELECT coalesce(array_agg(person_id), '{}') FROM (
+                 SELECT person_id FROM features_owed
+                 WHERE $2::bigint IS NULL OR seq <= $2
+                 ORDER BY seq LIMIT $1) o",
+            &[&(limit as i64), &horizon],
+        )
+        .await?
+        .get(0))
+}
+
+/// The latest change owed (`features_owed.seq`), if any is: a healing pass that stops there ends
+/// even while loads keep adding newer ones (which their own refresh covers).
+pub async fn owed_horizon(client: &Client) -> Result<Option<i64>, tokio_postgres::Error> {
+    Ok(client
+        .query_one("SELECT max(seq) FROM features_owed", &[])
         .await?
         .get(0))
 }
@@ -161,7 +245,8 @@ pub async fn for_person(
         let statement = client
             .prepare_cached(&format!(
                 "SELECT person_id, {}, definitions_version, computed_at
-                 FROM person_features WHERE person_id = $1",
+                 FROM person_features
+                 WHERE person_id = $1 AND definitions_version = feature_definitions_version()",
                 select_list("")
             ))
             .await?;

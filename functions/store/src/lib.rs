@@ -1,5 +1,6 @@
 //! medrec's PostgreSQL adapter: migrations, connections, and loading clean rows with binary COPY.
 
+pub mod audit;
 pub mod db;
 pub mod error;
 pub mod features;
@@ -8,10 +9,12 @@ pub mod migrate;
 pub mod person;
 pub mod pg_value;
 pub mod receipts;
+pub mod report;
+pub mod roles;
 pub mod schema_doc;
 pub mod vendor;
 
 pub use db::{connect, pool, DbConfig};
-pub use error::{safe_summary, ErrorKind};
+pub use error::{connection_lost, safe_summary, ErrorKind};
 pub use load::{ingest, IngestError, RunReport, RunStatus, Source};
 pub use migrate::{migrate, DEFINITIONS, MIGRATIONS};

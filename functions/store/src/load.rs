@@ -335,6 +335,10 @@ async fn load_in_transaction<R: Read + Send + 'static>(
             .or_default() += conflicts;
     }
 
+    // Durable with the rows: if the process dies before its refresh, a later one finds them owed.
+    crate::features::owe(&tx, &counts.persons)
+        .await
+        .map_err(|e| db_error(source, e))?;
     let finished = tx
         .execute(
             "UPDATE ingest_run SET status = 'loaded', sha256 = $2, bytes = $3, raw_rows = $4,

@@ -8,7 +8,8 @@
 //!   SHA-256 is recorded in `schema_definition`).
 //!
 //! One transaction under an advisory lock: pending versioned migrations, then the vocabularies
-//! from medrec_core, then the changed definitions, then the vocabulary checks.
+//! from medrec_core, then the changed definitions, then the vocabulary checks, then (when
+//! anything was applied) the roles' grants ([`crate::roles::GRANTS`]).
 
 use std::collections::HashMap;
 
@@ -45,6 +46,9 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
     migration!("0007_features_by_person.sql"),
     migration!("0008_vocabulary.sql"),
     migration!("0009_object_receipt.sql"),
+    migration!("0010_features_owed.sql"),
+    migration!("0011_roles_audit.sql"),
+    migration!("0012_object_receipt_run.sql"),
 ];
 
 /// Every repeatable definition, in the order applied (a file may use what an earlier one
@@ -90,9 +94,56 @@ pub async fn migrate_with<'a>(
     let mut applied = apply_versioned(&tx, migrations).await?;
     sync_vocabularies(&tx).await?;
     applied.extend(apply_definitions(&tx, definitions).await?);
+    if applied.contains(&FEATURE_DEFINITIONS) {
+        tx.batch_execute(OWE_STALE_FEATURES)
+            .await
+            .context("recording the features computed under older definitions as owed")?;
+    }
     tx.execute("CALL rebuild_vocabulary_checks()", &[]).await?;
+    if !applied.is_empty() && has_roles(&tx).await? {
+        tx.batch_execute(crate::roles::GRANTS)
+            .await
+            .context("granting the roles their privileges")?;
+    }
     tx.commit().await?;
     Ok(applied)
+}
+
+/// The repeatable definition of the features (and of `feature_definitions_version()`).
+pub const FEATURE_DEFINITIONS: &str = "R__30_features.sql";
+
+/// A new definitions version makes every stored row computed under another one owed a recompute
+/// (`features_owed`): the next refresh of any run (a load, a features batch, `medrec features
+/// refresh`) brings them to the new definitions, and until then the API computes such a person's
+/// features on read (`features::for_person` serves only rows of the current version).
+const OWE_STALE_FEATURES: &str = "
+DO $owe$
+BEGIN
+    IF to_regclass('features_owed') IS NOT NULL THEN
+        INSERT INTO features_owed (person_id, seq)
+        SELECT person_id, nextval('features_owed_seq')
+        FROM person_features
+        WHERE definitions_version IS DISTINCT FROM feature_definitions_version()
+        ORDER BY person_id
+        ON CONFLICT (person_id) DO UPDATE SET seq = nextval('features_owed_seq');
+    END IF;
+END
+$owe$;
+";
+
+/// The versioned migration that creates the roles ([`crate::roles`]).
+pub const ROLES_MIGRATION: &str = "0011_roles_audit.sql";
+
+/// Whether the roles migration is applied: then [`crate::roles::GRANTS`] re-runs after anything
+/// was applied, so that objects created (or dropped and created) since keep their grants.
+async fn has_roles(tx: &Transaction<'_>) -> anyhow::Result<bool> {
+    Ok(tx
+        .query_one(
+            "SELECT EXISTS (SELECT FROM schema_migration WHERE version = $1)",
+            &[&ROLES_MIGRATION],
+        )
+        .await?
+        .get(0))
 }
 
 async fn recorded(tx: &Transaction<'_>, query: &str) -> anyhow::Result<HashMap<String, String>> {

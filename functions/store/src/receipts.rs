@@ -105,6 +105,42 @@ pub struct Listed {
     pub quarantined_rows: Option<i64>,
 }
 
+/// Every receipt's columns, with its run's (or vendor file's runs') row counts where loaded.
+const LISTED: &str = "SELECT r.receipt_id, r.received_at, r.source, r.source_version, r.kind,
+        r.table_name, r.outcome, r.reason, r.run_id, r.file_id, r.persons,
+        coalesce(i.raw_rows, f.raw_rows), coalesce(i.loaded_rows, f.loaded_rows),
+        coalesce(i.duplicate_rows, f.duplicate_rows),
+        coalesce(i.quarantined_rows, f.quarantined_rows)
+ FROM object_receipt r
+ LEFT JOIN ingest_run i ON i.run_id = r.run_id AND r.outcome = 'loaded'
+ LEFT JOIN vendor_file v ON v.file_id = r.file_id AND r.outcome = 'loaded'
+ LEFT JOIN LATERAL (
+     SELECT sum(raw_rows)::bigint AS raw_rows, sum(loaded_rows)::bigint AS loaded_rows,
+            sum(duplicate_rows)::bigint AS duplicate_rows,
+            sum(quarantined_rows)::bigint AS quarantined_rows
+     FROM ingest_run WHERE run_id = ANY (v.run_ids)
+ ) f ON v.file_id IS NOT NULL";
+
+fn listed(r: &tokio_postgres::Row) -> Listed {
+    Listed {
+        receipt_id: r.get(0),
+        received_at: r.get(1),
+        source: r.get(2),
+        source_version: r.get(3),
+        kind: r.get(4),
+        table: r.get(5),
+        outcome: r.get(6),
+        reason: r.get(7),
+        run_id: r.get(8),
+        file_id: r.get(9),
+        persons: r.get(10),
+        raw_rows: r.get(11),
+        loaded_rows: r.get(12),
+        duplicate_rows: r.get(13),
+        quarantined_rows: r.get(14),
+    }
+}
+
 /// The newest `limit` receipts, newest first (optionally only one outcome).
 pub async fn recent(
     client: &Client,
@@ -112,46 +148,18 @@ pub async fn recent(
     outcome: Option<Outcome>,
 ) -> Result<Vec<Listed>, tokio_postgres::Error> {
     let outcome = outcome.map(Outcome::as_str);
-    let rows = client
-        .query(
-            "SELECT r.receipt_id, r.received_at, r.source, r.source_version, r.kind, r.table_name,
-                    r.outcome, r.reason, r.run_id, r.file_id, r.persons,
-                    coalesce(i.raw_rows, f.raw_rows), coalesce(i.loaded_rows, f.loaded_rows),
-                    coalesce(i.duplicate_rows, f.duplicate_rows),
-                    coalesce(i.quarantined_rows, f.quarantined_rows)
-             FROM object_receipt r
-             LEFT JOIN ingest_run i ON i.run_id = r.run_id AND r.outcome = 'loaded'
-             LEFT JOIN vendor_file v ON v.file_id = r.file_id AND r.outcome = 'loaded'
-             LEFT JOIN LATERAL (
-                 SELECT sum(raw_rows)::bigint AS raw_rows, sum(loaded_rows)::bigint AS loaded_rows,
-                        sum(duplicate_rows)::bigint AS duplicate_rows,
-                        sum(quarantined_rows)::bigint AS quarantined_rows
-                 FROM ingest_run WHERE run_id = ANY (v.run_ids)
-             ) f ON v.file_id IS NOT NULL
-             WHERE $2::text IS NULL OR r.outcome = $2
-             ORDER BY r.received_at DESC, r.receipt_id DESC
-             LIMIT $1",
-            &[&limit, &outcome],
-        )
-        .await?;
-    Ok(rows
-        .iter()
-        .map(|r| Listed {
-            receipt_id: r.get(0),
-            received_at: r.get(1),
-            source: r.get(2),
-            source_version: r.get(3),
-            kind: r.get(4),
-            table: r.get(5),
-            outcome: r.get(6),
-            reason: r.get(7),
-            run_id: r.get(8),
-            file_id: r.get(9),
-            persons: r.get(10),
-            raw_rows: r.get(11),
-            loaded_rows: r.get(12),
-            duplicate_rows: r.get(13),
-            quarantined_rows: r.get(14),
-        })
-        .collect())
+    let sql = format!(
+        "{LISTED} WHERE $2::text IS NULL OR r.outcome = $2
+         ORDER BY r.received_at DESC, r.receipt_id DESC LIMIT $1"
+    );
+    let rows = client.query(&sql, &[&limit, &outcome]).await?;
+    Ok(rows.iter().map(listed).collect())
+}
+
+/// The receipts that name an ingest run (the load, then each "already loaded"), oldest first.
+pub async fn of_run(client: &Client, run_id: i64) -> Result<Vec<Listed>, tokio_postgres::Error> {
+    let sql =
+        format!("{LISTED} WHERE r.run_id = $1 ORDER BY r.received_at, r.receipt_id LIMIT 100");
+    let rows = client.query(&sql, &[&run_id]).await?;
+    Ok(rows.iter().map(listed).collect())
 }

@@ -8,8 +8,9 @@
 //! `INSERT ... SELECT FROM unnest(...)` per table (one typed array parameter per column, bound in
 //! binary like COPY's values) is as set-based as COPY and cheaper to set up.
 //! Row locks are taken on the person's `vendor_person` row (serialising files of one person),
-//! the person's old rows (deleted) and, by foreign keys, the person's `person` row: another
-//! person's ingestion or any reader never waits on them.
+//! the person's old rows (deleted), the person's `features_owed` row (last, just before commit)
+//! and, by foreign keys, the person's `person` row: another person's ingestion or any reader
+//! never waits on them.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -329,6 +330,8 @@ async fn load(
         )
         .await?
         .get(0);
+    // Durable with the rows: if the process dies before its refresh, a later one finds it owed.
+    crate::features::owe(&tx, &[file.person_id]).await?;
     tx.execute(
         "UPDATE vendor_person SET version = $3, updated_at = $4, sha256 = $5, file_id = $6,
              loaded_at = clock_timestamp()

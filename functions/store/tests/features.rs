@@ -195,3 +195,44 @@ async fn the_catalogue_names_exactly_the_sql_features() {
     catalogue.sort();
     assert_eq!(sql, catalogue);
 }
+
+#[tokio::test]
+async fn censored_lab_results_are_bounds_not_values_and_invalid_codes_are_no_data() {
+    let db = TestDb::migrated().await.unwrap();
+    let mut client = db.client().await.unwrap();
+    // Person 1: an exact hemoglobin, then a newer censored one (`<7`): the exact one is the
+    // latest value. Person 2: only a censored result: no value.
+    let labs = "impairment_category,impairment,feature_type,loinc,feature_date,feature,value,normal_range_of_value,result_evaluation_or_flag,person_id\n\
+        labs,CBC,Labs,718-7,2034-01-10,Hemoglobin,12.5,13.5-17.5,Low,1\n\
+        labs,CBC,Labs,718-7,2034-03-10,Hemoglobin,<7,13.5-17.5,Low,1\n\
+        labs,CBC,Labs,718-7,2034-03-10,Hemoglobin,>20,13.5-17.5,High,2\n";
+    load(&mut client, Table::Labs, "labs_censored.csv", labs.into()).await;
+    // Person 3: conditions whose codes are all invalid: no category known (NULL, not 0).
+    // Person 4: one valid code.
+    let conditions = "id,impairment_category,impairment,feature_type,feature,icd_code,report_date,clinician_specialty,value,person_id\n\
+        1,conditions,Pain,Condition,Back pain,XYZ,2034-02-01,,,3\n\
+        2,conditions,Pain,Condition,Back pain,,2034-02-02,,,3\n\
+        3,conditions,Hypertension,Condition,Hypertension,I10,2034-02-01,,,4\n";
+    load(
+        &mut client,
+        Table::Conditions,
+        "conditions_codes.csv",
+        conditions.into(),
+    )
+    .await;
+    refresh(&client, None).await.unwrap();
+    let one = features_of(&client, 1, None).await;
+    assert_eq!(one["hgb_latest"], json!(12.5));
+    assert_eq!(one["hgb_latest_date"], json!("2034-01-10"));
+    let two = features_of(&client, 2, None).await;
+    assert_eq!(two["hgb_latest"], json!(null));
+    assert_eq!(two["hgb_latest_date"], json!(null));
+    assert_eq!(
+        features_of(&client, 3, None).await["condition_categories"],
+        json!(null)
+    );
+    assert_eq!(
+        features_of(&client, 4, None).await["condition_categories"],
+        json!(1)
+    );
+}

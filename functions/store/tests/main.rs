@@ -4,6 +4,8 @@
 
 mod clean_columns;
 mod features;
+mod features_owed;
 mod load;
 mod migrate;
+mod roles;
 mod vendor;

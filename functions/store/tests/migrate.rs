@@ -246,7 +246,8 @@ async fn capture(client: &Client, prefix: &str) {
                  UNION ALL
                  SELECT 0, 'unknown person', person_document(0, NULL, NULL, NULL)::text;
              CREATE TABLE {prefix}_stored AS
-                 SELECT to_jsonb(pf) - 'computed_at' AS features FROM person_features pf;"
+                 SELECT to_jsonb(pf) - 'computed_at' - 'computed_seq' AS features
+                 FROM person_features pf;"
         ))
         .await
         .unwrap();
@@ -312,6 +313,15 @@ fn set(names: &[&str]) -> BTreeSet<String> {
 #[tokio::test]
 async fn an_old_database_upgrades_to_the_same_objects_and_identical_results() {
     let (old, mut client) = old_state().await;
+    // Today's loader owes its persons in features_owed (0010), which the old schema lacks: a
+    // stand-in for the load, dropped before migrating.
+    client
+        .batch_execute(
+            "CREATE TEMP SEQUENCE features_owed_seq;
+             CREATE TEMP TABLE features_owed (person_id bigint PRIMARY KEY, seq bigint NOT NULL)",
+        )
+        .await
+        .unwrap();
     load_sample(&mut client).await;
     let bad =
         b"feature,value,report_date,person_id\nPain,a,2034-01-01,\nPain,b,2034-01-01,1,extra\n";
@@ -329,9 +339,16 @@ async fn an_old_database_upgrades_to_the_same_objects_and_identical_results() {
     capture(&client, "before").await;
     assert!(count(&client, "before_features").await > 100);
     assert_eq!(count(&client, "before_stored").await, 50);
+    client
+        .batch_execute("DROP TABLE pg_temp.features_owed; DROP SEQUENCE pg_temp.features_owed_seq")
+        .await
+        .unwrap();
 
     let applied = migrate(&mut client).await.unwrap();
-    let mut expected = vec!["0008_vocabulary.sql", "0009_object_receipt.sql"];
+    let mut expected: Vec<&str> = names(MIGRATIONS)
+        .into_iter()
+        .filter(|v| *v >= "0008")
+        .collect();
     expected.extend(names(DEFINITIONS));
     assert_eq!(applied, expected);
     assert_eq!(count(&client, "quarantine").await, quarantined);
@@ -343,6 +360,19 @@ async fn an_old_database_upgrades_to_the_same_objects_and_identical_results() {
         .get(0);
     assert_eq!(refreshed, 50);
     capture(&client, "after").await;
+    // Definitions 2026-12-02.1 changed one result on purpose: no valid ICD code among a
+    // person's conditions is no data (NULL), where it was 0. Apart from that (and the version
+    // they are stamped with) the old results must come back.
+    client
+        .batch_execute(
+            "UPDATE before_features SET condition_categories = NULL WHERE condition_categories = 0;
+             UPDATE before_stored SET features = jsonb_set(features, '{condition_categories}', 'null')
+                 WHERE features->'condition_categories' = '0';
+             UPDATE before_stored SET features = features - 'definitions_version';
+             UPDATE after_stored SET features = features - 'definitions_version';",
+        )
+        .await
+        .unwrap();
     for table in ["features", "documents", "stored"] {
         assert_eq!(
             differences(
@@ -378,8 +408,8 @@ async fn an_old_database_upgrades_to_the_same_objects_and_identical_results() {
         all_features(&fresh_client).await
     );
 
-    // Against the old schema, only what the vocabularies replaced changed; every view and every
-    // other function is defined exactly as in 0003, 0004 and 0007.
+    // Against the old schema, only what the vocabularies replaced and the later definitions
+    // changed; every view and every other function is defined exactly as in 0003, 0004 and 0007.
     assert_eq!(
         changed(&old_objects, &fresh_objects),
         set(&[
@@ -387,13 +417,41 @@ async fn an_old_database_upgrades_to_the_same_objects_and_identical_results() {
             "quality_flags_ok",
             "specialty_ok",
             "refresh_person_features",
+            // 0010's computed_seq.
+            "person_features",
+            // Definitions 2026-12-02.1: censored lab results skipped, no valid code is NULL.
+            "person_features_as_of",
+            "feature_definitions_version",
         ])
     );
-    // 0009 adds the object ledger (object_receipt, object_outcome and their keys and indexes).
-    let (ledger, changed_objects): (BTreeSet<String>, BTreeSet<String>) =
+    // 0010 adds features_owed (its key, index and sequence).
+    let (owed, fresh_objects_but_owed): (BTreeSet<String>, BTreeSet<String>) =
         changed(&fresh_objects, &old_objects)
             .into_iter()
-            .partition(|name| name.starts_with("object_"));
+            .partition(|name| name.starts_with("features_owed"));
+    assert_eq!(
+        owed,
+        set(&[
+            "features_owed",
+            "features_owed_by_seq",
+            "features_owed_pkey",
+            "features_owed_seq"
+        ])
+    );
+    // 0011 adds the append-only access audit (its key, checks, index and trigger).
+    let (audit, fresh_objects_but_audit): (BTreeSet<String>, BTreeSet<String>) =
+        fresh_objects_but_owed
+            .into_iter()
+            .partition(|name| name.starts_with("access_audit"));
+    assert!(
+        audit.contains("access_audit") && audit.contains("access_audit_is_append_only"),
+        "{audit:?}"
+    );
+    // 0009 adds the object ledger (object_receipt, object_outcome and their keys and indexes;
+    // 0012 its run index).
+    let (ledger, changed_objects): (BTreeSet<String>, BTreeSet<String>) = fresh_objects_but_audit
+        .into_iter()
+        .partition(|name| name.starts_with("object_"));
     assert!(
         ledger.contains("object_receipt") && ledger.contains("object_outcome"),
         "{ledger:?}"
@@ -404,6 +462,7 @@ async fn an_old_database_upgrades_to_the_same_objects_and_identical_results() {
             "quality_flags_ok",
             "specialty_ok",
             "refresh_person_features",
+            "person_features",
             "rebuild_vocabulary_checks",
             "quality_flag",
             "quality_flag_pkey",
@@ -417,6 +476,8 @@ async fn an_old_database_upgrades_to_the_same_objects_and_identical_results() {
             "specialty_specialty_check",
             "schema_definition",
             "schema_definition_pkey",
+            "person_features_as_of",
+            "feature_definitions_version",
         ])
     );
     drop(old);
@@ -472,7 +533,7 @@ async fn a_changed_definition_is_re_applied_with_the_ones_after_it() {
     let changed = replaced(
         DEFINITIONS,
         "R__30_features.sql",
-        "'2026-11-22.1'",
+        "'2026-12-02.1'",
         "'test.2'",
     );
     let applied = migrate_with(&mut client, MIGRATIONS, &borrowed(&changed))
@@ -490,6 +551,25 @@ async fn a_changed_definition_is_re_applied_with_the_ones_after_it() {
     );
     // The function was dropped and created again: it still computes the same features.
     assert_eq!(all_features(&client).await, features);
+    // Every stored row was computed under the old version: all are owed a recompute, and
+    // until then a person's features are computed on read, under the new version.
+    let count = |sql: &'static str| {
+        let client = &client;
+        async move { client.query_one(sql, &[]).await.unwrap().get::<_, i64>(0) }
+    };
+    let stored_rows = count("SELECT count(*) FROM person_features").await;
+    assert!(stored_rows > 0);
+    assert_eq!(
+        count("SELECT count(*) FROM features_owed").await,
+        stored_rows
+    );
+    let pool = medrec_store::pool(&db.config, 1).unwrap();
+    let on_read = medrec_store::features::for_person(&pool.get().await.unwrap(), 3585, None)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(on_read.definitions_version, "test.2");
+    assert_eq!(on_read.computed_at, None);
     let refreshed: i64 = client
         .query_one("SELECT refresh_person_features(ARRAY[3585, 3597])", &[])
         .await
@@ -505,11 +585,15 @@ async fn a_changed_definition_is_re_applied_with_the_ones_after_it() {
         .unwrap()
         .get(0);
     assert_eq!(stored, 2);
+    assert_eq!(
+        count("SELECT count(*) FROM features_owed").await,
+        stored_rows - 2
+    );
 
     // Back to the committed files: re-applied again.
     let applied = migrate(&mut client).await.unwrap();
     assert_eq!(applied, ["R__30_features.sql", "R__40_person_document.sql"]);
-    assert_eq!(definitions_version(&client).await, "2026-11-22.1");
+    assert_eq!(definitions_version(&client).await, "2026-12-02.1");
 
     // The last file alone, and a new file after it.
     let mut changed = replaced(
@@ -558,7 +642,7 @@ async fn a_changed_versioned_migration_fails_and_applies_nothing() {
     let definitions = replaced(
         DEFINITIONS,
         "R__30_features.sql",
-        "'2026-11-22.1'",
+        "'2026-12-02.1'",
         "'test.3'",
     );
     let error = migrate_with(&mut client, &borrowed(&migrations), &borrowed(&definitions))
@@ -569,7 +653,7 @@ async fn a_changed_versioned_migration_fails_and_applies_nothing() {
         "migration 0003_features.sql was changed after it was applied"
     );
     // Nothing of that run was kept.
-    assert_eq!(definitions_version(&client).await, "2026-11-22.1");
+    assert_eq!(definitions_version(&client).await, "2026-12-02.1");
     assert_eq!(
         recorded_sha(&client, "R__30_features.sql").await,
         sha256_hex(DEFINITIONS[2].1.as_bytes()).unwrap()
@@ -681,10 +765,11 @@ async fn the_feature_function_and_table_have_the_catalogues_columns_and_types() 
          ORDER BY attnum",
     )
     .await;
-    // The table is the function's columns (matched by name), then the two bookkeeping columns.
+    // The table is the function's columns (matched by name), then the bookkeeping columns.
     let mut expected_table = function.clone();
     expected_table.push(("definitions_version".into(), "text".into()));
     expected_table.push(("computed_at".into(), "timestamp with time zone".into()));
+    expected_table.push(("computed_seq".into(), "bigint".into()));
     let mut table = table;
     table.sort();
     expected_table.sort();

@@ -80,6 +80,25 @@ impl TestDb {
         connect(&self.config).await
     }
 
+    /// This database as the login user `user`, a member of `role` only (created when missing,
+    /// with no password: the local server trusts local connections). Login users are
+    /// cluster-wide and shared by every test database; the role's grants are this database's.
+    pub async fn config_as(
+        &self,
+        user: &str,
+        role: medrec_store::roles::Role,
+    ) -> anyhow::Result<DbConfig> {
+        let client = self.client().await?;
+        medrec_store::roles::ensure_login(&client, user, None, role).await?;
+        let pg = self.config.pg_config()?;
+        Ok(DbConfig::new(format!(
+            "postgres://{user}@{}:{}/{}",
+            host_of(&pg),
+            pg.get_ports().first().copied().unwrap_or(5432),
+            self.name
+        )))
+    }
+
     /// [`crate::count`] on a new connection to this database.
     pub async fn count(&self, sql: &str) -> i64 {
         crate::count(&self.client().await.unwrap(), sql).await

@@ -11,9 +11,8 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use anyhow::Context;
-use aws_sdk_s3::types::FilterRuleName;
+use aws_lambda_events::event::s3::{S3Event, S3EventRecord};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
-use serde_json::json;
 
 /// How often the bucket is listed.
 pub const SWEEP_EVERY: Duration = Duration::from_secs(2);
@@ -71,7 +70,15 @@ impl Sweeper {
             SWEEP_EVERY.as_secs()
         );
         let mut sent: HashSet<(String, String)> = HashSet::new();
+        let mut shown = false;
         loop {
+            if !shown {
+                if let Ok(routes) = self.routes().await {
+                    let prefixes: Vec<_> = routes.iter().map(|r| r.prefix.as_str()).collect();
+                    eprintln!("routed prefixes: {}", prefixes.join(" "));
+                    shown = !routes.is_empty();
+                }
+            }
             if let Err(error) = self.sweep(&mut sent).await {
                 eprintln!("sweep of s3://{}: {error:#}", self.bucket);
             }
@@ -129,17 +136,21 @@ impl Sweeper {
                     .and_then(|f| f.key())
                     .map(|k| k.filter_rules())
                     .unwrap_or_default();
-                let rule = |name: FilterRuleName| {
+                // S3 answers "Prefix" for the "prefix" it was given: compare without case.
+                let rule = |name: &str| {
                     rules
                         .iter()
-                        .find(|r| r.name() == Some(&name))
+                        .find(|r| {
+                            r.name()
+                                .is_some_and(|n| n.as_str().eq_ignore_ascii_case(name))
+                        })
                         .and_then(|r| r.value())
                         .unwrap_or_default()
                         .to_owned()
                 };
                 Route {
-                    prefix: rule(FilterRuleName::Prefix),
-                    suffix: rule(FilterRuleName::Suffix),
+                    prefix: rule("prefix"),
+                    suffix: rule("suffix"),
                     queue_arn: q.queue_arn().to_owned(),
                 }
             })
@@ -199,20 +210,24 @@ impl Sweeper {
             .context("the queue has no URL")
     }
 
-    /// The notification S3 itself would have sent.
+    /// The notification S3 itself would have sent (aws_lambda_events' types, which the functions
+    /// read it with).
     fn event(&self, key: &str, etag: &str, size: i64) -> serde_json::Value {
-        json!({"Records": [{
-            "eventVersion": "2.1",
-            "eventSource": "aws:s3",
-            "awsRegion": self.region,
-            "eventTime": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-            "eventName": "ObjectCreated:Put",
-            "s3": {
-                "s3SchemaVersion": "1.0",
-                "bucket": {"name": self.bucket, "arn": format!("arn:aws:s3:::{}", self.bucket)},
-                "object": {"key": encode_key(key), "size": size, "eTag": etag},
-            },
-        }]})
+        let mut record = S3EventRecord::default();
+        record.event_version = Some("2.1".into());
+        record.event_source = Some("aws:s3".into());
+        record.aws_region = Some(self.region.clone());
+        record.event_time = chrono::Utc::now();
+        record.event_name = Some("ObjectCreated:Put".into());
+        record.s3.schema_version = Some("1.0".into());
+        record.s3.bucket.name = Some(self.bucket.clone());
+        record.s3.bucket.arn = Some(format!("arn:aws:s3:::{}", self.bucket));
+        record.s3.object.key = Some(encode_key(key));
+        record.s3.object.size = Some(size);
+        record.s3.object.e_tag = Some(etag.to_owned());
+        let mut event = S3Event::default();
+        event.records = vec![record];
+        serde_json::to_value(event).unwrap_or_default()
     }
 }
 
@@ -249,6 +264,33 @@ mod tests {
         assert!(!routes.iter().any(|r| r.routes("raw/labs")));
         assert!(routes.iter().any(|r| r.covers("vendor/")));
         assert!(!routes.iter().any(|r| r.covers("raw/")));
+    }
+
+    #[test]
+    fn the_event_reads_back_as_an_s3_notification() {
+        let sweeper = Sweeper {
+            s3: aws_sdk_s3::Client::from_conf(
+                aws_sdk_s3::Config::builder()
+                    .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+                    .build(),
+            ),
+            sqs: aws_sdk_sqs::Client::from_conf(
+                aws_sdk_sqs::Config::builder()
+                    .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
+                    .build(),
+            ),
+            bucket: "b".into(),
+            region: "us-east-1".into(),
+        };
+        let event: S3Event =
+            serde_json::from_value(sweeper.event("raw/foo/a b.csv", "e1", 3)).unwrap();
+        let object = &event.records[0].s3.object;
+        assert_eq!(object.key.as_deref(), Some("raw/foo/a%20b.csv"));
+        assert_eq!(object.e_tag.as_deref(), Some("e1"));
+        assert_eq!(
+            event.records[0].event_name.as_deref(),
+            Some("ObjectCreated:Put")
+        );
     }
 
     #[test]

@@ -8,5 +8,9 @@ use medrec_lambda::config;
 async fn main() -> Result<(), Error> {
     config::init_tracing();
     let pool = medrec_store::pool(&config::database().await?, config::pool_size()?)?;
-    run(medrec_api::router(pool, &config::api_key().await?)?).await
+    run(medrec_api::router_with_keys(
+        pool,
+        config::api_keys().await?,
+    )?)
+    .await
 }

@@ -13,7 +13,8 @@ async fn main() -> Result<(), Error> {
     let sdk = config::aws().await;
     let pool = medrec_store::pool(&config::database().await?, config::pool_size()?)?;
     let queue = FeaturesQueue::new(aws_sdk_sqs::Client::new(sdk), config::features_queue_url()?);
-    let pipeline = Pipeline::new(pool, S3Source::new(config::s3_client(sdk)), queue);
+    let pipeline = Pipeline::new(pool, S3Source::new(config::s3_client(sdk)), queue)
+        .with_max_csv_bytes(config::max_csv_bytes()?);
     let function = Arc::new(ObjectsFunction::new(
         pipeline,
         Accepts::Raw(config::table()?),

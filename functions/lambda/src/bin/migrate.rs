@@ -9,7 +9,9 @@ use serde_json::Value;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     config::init_tracing();
-    let function = Arc::new(MigrateFunction::new(config::database().await?));
+    let function = Arc::new(
+        MigrateFunction::new(config::database().await?).with_logins(config::database_logins()?),
+    );
     run(service_fn(move |event: LambdaEvent<Value>| {
         let function = Arc::clone(&function);
         async move { function.handle(event.payload).await.map_err(Error::from) }

@@ -1,0 +1,58 @@
+//! The access audit (`access_audit`, `migrations/0011_roles_audit.sql`): one row per person read
+//! through the API, appended on the connection that served the read. Never a record value.
+
+use deadpool_postgres::GenericClient;
+
+/// What the API read: the route of the read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditRoute {
+    /// `GET /persons/{id}`
+    Person,
+    /// `GET /persons/{id}/features`
+    Features,
+}
+
+impl AuditRoute {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditRoute::Person => "person",
+            AuditRoute::Features => "features",
+        }
+    }
+}
+
+/// One read of a person: who (the API key's id), which person, on which route, and the status
+/// answered.
+#[derive(Debug, Clone, Copy)]
+pub struct Access<'a> {
+    pub route: AuditRoute,
+    pub person_id: i64,
+    pub key_id: &'a str,
+    pub status: u16,
+}
+
+/// Appends one audit row (one prepared INSERT, cached per connection). An error means the read
+/// must not be served.
+pub async fn record(
+    client: &impl GenericClient,
+    access: &Access<'_>,
+) -> Result<(), tokio_postgres::Error> {
+    let statement = client
+        .prepare_cached(
+            "INSERT INTO access_audit (route, person_id, key_id, status) VALUES ($1, $2, $3, $4)",
+        )
+        .await?;
+    let status = access.status as i16;
+    client
+        .execute(
+            &statement,
+            &[
+                &access.route.as_str(),
+                &access.person_id,
+                &access.key_id,
+                &status,
+            ],
+        )
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,218 @@
+//! Least privilege: the group roles of `migrations/0011_roles_audit.sql`, their grants, and the
+//! login users that are members of one.
+//!
+//! - the migrating user owns every object (in the cloud: the Aurora master user, used only by
+//!   the migrate function);
+//! - [`Role::Writer`] (`medrec_writer`): the clean, vendor and features functions, and local
+//!   commands that load: read the schema, insert and change what the loaders and the feature
+//!   refresh change, temporary tables (the load's stage), the functions;
+//! - [`Role::Reader`] (`medrec_reader`): the API: `SELECT` on what it serves and `INSERT` on
+//!   `access_audit`, nothing else.
+//!
+//! Both are NOLOGIN groups. Roles are cluster-wide while grants are per database, so a login
+//! user is a member in every database of the cluster and has privileges only where [`GRANTS`]
+//! ran.
+
+use anyhow::{bail, Context};
+use tokio_postgres::error::SqlState;
+use tokio_postgres::GenericClient;
+
+/// A group role of medrec's database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// `medrec_reader`: the API.
+    Reader,
+    /// `medrec_writer`: the loaders and the feature refresh.
+    Writer,
+}
+
+impl Role {
+    pub const ALL: [Role; 2] = [Role::Reader, Role::Writer];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Reader => "medrec_reader",
+            Role::Writer => "medrec_writer",
+        }
+    }
+}
+
+impl std::str::FromStr for Role {
+    type Err = anyhow::Error;
+
+    /// `reader` or `writer`, with or without the `medrec_` prefix.
+    fn from_str(text: &str) -> anyhow::Result<Role> {
+        match text.strip_prefix("medrec_").unwrap_or(text) {
+            "reader" => Ok(Role::Reader),
+            "writer" => Ok(Role::Writer),
+            _ => bail!("{text} is not a role (reader or writer)"),
+        }
+    }
+}
+
+/// The grants on existing objects, idempotent. `migrate()` runs them (after the definitions)
+/// whenever it applied anything once `0011_roles_audit.sql` is applied, so an object a later
+/// migration creates, or a definition drops and creates, keeps its grants. A new table the API
+/// serves is added to the reader's list here; one the writer must change, to the writer's.
+pub const GRANTS: &str = r#"
+DO $grants$
+DECLARE
+    name text;
+BEGIN
+    -- The roles, if this cluster lacks them (a database restored into another cluster).
+    FOREACH name IN ARRAY ARRAY['medrec_reader', 'medrec_writer'] LOOP
+        IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = name) THEN
+            BEGIN
+                EXECUTE format('CREATE ROLE %I NOLOGIN', name);
+            EXCEPTION WHEN duplicate_object OR unique_violation THEN
+                NULL;
+            END;
+        END IF;
+    END LOOP;
+
+    EXECUTE format('GRANT CONNECT ON DATABASE %I TO medrec_reader, medrec_writer',
+                   current_database());
+    -- The load stages rows in a temporary table.
+    EXECUTE format('GRANT TEMPORARY ON DATABASE %I TO medrec_writer', current_database());
+    GRANT USAGE ON SCHEMA public TO medrec_reader, medrec_writer;
+
+    -- The reader: what GET /persons/{id}, /persons/{id}/features, /runs, /runs/{id} and /report
+    -- read, and the audit. Of the quarantine, only where and why: never the raw line.
+    GRANT SELECT ON person, lifestyle, rx, conditions, labs, tests, event_date, encounter,
+        person_features, object_receipt, ingest_run, vendor_file TO medrec_reader;
+    GRANT SELECT (run_id, source_line, reason, column_name) ON quarantine TO medrec_reader;
+    GRANT INSERT ON access_audit TO medrec_reader;
+
+    -- The writer: the CSV and vendor loaders, the receipts, the feature refresh.
+    GRANT SELECT ON ALL TABLES IN SCHEMA public TO medrec_writer;
+    REVOKE ALL ON access_audit, schema_migration, schema_definition FROM medrec_writer;
+    GRANT INSERT, UPDATE ON ingest_run, vendor_person TO medrec_writer;
+    GRANT INSERT ON person, quarantine, vendor_file, object_receipt TO medrec_writer;
+    GRANT INSERT, DELETE ON lifestyle, rx, conditions, labs, tests TO medrec_writer;
+    GRANT INSERT, UPDATE, DELETE ON person_features, features_owed TO medrec_writer;
+    GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO medrec_writer;
+
+    GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA public TO medrec_reader, medrec_writer;
+END
+$grants$;
+"#;
+
+/// A login user's name: lower-case letters, digits and `_`, not a group role's or a system
+/// one's, so that it can be written into SQL as a quoted identifier.
+fn check_user_name(user: &str) -> anyhow::Result<()> {
+    let ok = !user.is_empty()
+        && user.len() <= 63
+        && user.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+        && user
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        && !user.starts_with("pg_")
+        && !Role::ALL.iter().any(|r| r.name() == user);
+    if !ok {
+        bail!("{user:?} is not a valid login user name ([a-z_][a-z0-9_]*, not pg_* or a group)");
+    }
+    Ok(())
+}
+
+/// Makes `user` a login user that is a member of `role` and of no other medrec group: created
+/// when missing, its password set when one is given (sent as a SCRAM-SHA-256 verifier, so the
+/// password itself is never in a statement or a server log). Idempotent, and safe when several
+/// databases of one cluster (tests) ensure the same user at once.
+///
+/// Needs CREATEROLE and ADMIN on the groups: the migrating user (who created them) has both.
+pub async fn ensure_login(
+    client: &impl GenericClient,
+    user: &str,
+    password: Option<&str>,
+    role: Role,
+) -> anyhow::Result<()> {
+    check_user_name(user)?;
+    let other = match role {
+        Role::Reader => Role::Writer,
+        Role::Writer => Role::Reader,
+    };
+    let create = format!(
+        r#"DO $login$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{user}') THEN
+        BEGIN
+            CREATE ROLE "{user}" LOGIN;
+        EXCEPTION WHEN duplicate_object OR unique_violation THEN
+            NULL;
+        END;
+    END IF;
+    IF NOT (SELECT rolcanlogin FROM pg_roles WHERE rolname = '{user}') THEN
+        ALTER ROLE "{user}" LOGIN;
+    END IF;
+    IF NOT EXISTS (SELECT FROM pg_auth_members m
+                   WHERE m.roleid = '{group}'::regrole AND m.member = '{user}'::regrole) THEN
+        BEGIN
+            GRANT "{group}" TO "{user}";
+        EXCEPTION WHEN duplicate_object OR unique_violation THEN
+            NULL;
+        END;
+    END IF;
+    IF EXISTS (SELECT FROM pg_auth_members m
+               WHERE m.roleid = '{other}'::regrole AND m.member = '{user}'::regrole) THEN
+        REVOKE "{other}" FROM "{user}";
+    END IF;
+END
+$login$"#,
+        group = role.name(),
+        other = other.name(),
+    );
+    client
+        .batch_execute(&create)
+        .await
+        .with_context(|| format!("creating the login user {user} ({})", role.name()))?;
+    if let Some(password) = password {
+        anyhow::ensure!(!password.is_empty(), "the password of {user} is empty");
+        let verifier = postgres_protocol::password::scram_sha_256(password.as_bytes());
+        // The verifier is base64 and `$:` only: no quote can end the literal early.
+        anyhow::ensure!(
+            verifier
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"+/=$:-".contains(&b)),
+            "unexpected characters in a SCRAM verifier"
+        );
+        client
+            .batch_execute(&format!(r#"ALTER ROLE "{user}" PASSWORD '{verifier}'"#))
+            .await
+            .with_context(|| format!("setting the password of {user}"))?;
+    }
+    Ok(())
+}
+
+/// True when the error is PostgreSQL refusing a privilege (SQLSTATE 42501).
+pub fn is_permission_denied(error: &tokio_postgres::Error) -> bool {
+    error.code() == Some(&SqlState::INSUFFICIENT_PRIVILEGE)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn login_names_are_plain_identifiers() {
+        for ok in ["medrec_api", "medrec_app", "_x", "a1"] {
+            assert!(check_user_name(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "Medrec",
+            "medrec-api",
+            "a\"b",
+            "a'b",
+            "1abc",
+            "pg_monitor",
+            "medrec_reader",
+            "medrec_writer",
+            &"a".repeat(64),
+        ] {
+            assert!(check_user_name(bad).is_err(), "{bad}");
+        }
+        assert_eq!("reader".parse::<Role>().unwrap(), Role::Reader);
+        assert_eq!("medrec_writer".parse::<Role>().unwrap(), Role::Writer);
+        assert!("owner".parse::<Role>().is_err());
+    }
+}
