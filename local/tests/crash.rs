@@ -192,6 +192,149 @@ async fn an_ingest_json_killed_midway_is_healed_by_the_next_run() {
     );
 }
 
+/// `pg_ctl stop -m immediate` of a cluster `medrec postgres start` keeps in `dir`: SIGQUIT to
+/// its postmaster (no checkpoint, crash recovery at the next start). Then starts it again with
+/// the options it was started with (`pg_ctl restart` reads them from postmaster.opts), as the
+/// data directory's owner.
+fn crash_and_restart(dir: &Path) {
+    use std::os::unix::fs::MetadataExt;
+    use std::os::unix::process::CommandExt;
+    let data = dir.join("data");
+    let pid: i32 = std::fs::read_to_string(data.join("postmaster.pid"))
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let bin = std::fs::read_link(format!("/proc/{pid}/exe"))
+        .unwrap()
+        .parent()
+        .unwrap()
+        .to_owned();
+    // SAFETY: a signal to the cluster's own postmaster.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGQUIT) }, 0);
+    let started = Instant::now();
+    while Path::new(&format!("/proc/{pid}")).exists() {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "postmaster still up"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let owner = std::fs::metadata(&data).unwrap();
+    let output = std::process::Command::new(bin.join("pg_ctl"))
+        .arg("-D")
+        .arg(&data)
+        .arg("-l")
+        .arg(dir.join("server.log"))
+        .args(["-w", "restart"])
+        .uid(owner.uid())
+        .gid(owner.gid())
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", describe(&output));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_server_stopped_immediately_during_the_recompute_loses_nothing_the_next_run_heals() {
+    let state = tempfile::tempdir().unwrap();
+    let state_arg = state.path().to_str().unwrap();
+    let started = medrec()
+        .run_ok(&["postgres", "start", "--state", state_arg])
+        .await;
+    let url = started
+        .lines()
+        .find_map(|l| l.strip_prefix("DATABASE_URL="))
+        .unwrap_or_else(|| panic!("{started}"))
+        .to_owned();
+    let record = std::fs::read_to_string(state.path().join("postgres.env")).unwrap();
+    let cluster_dir = record
+        .lines()
+        .find_map(|l| l.strip_prefix("PGCLUSTER_DIR="))
+        .unwrap()
+        .to_owned();
+    let run = |args: &[&str]| {
+        let mut command = medrec().command();
+        command.env("DATABASE_URL", &url).args(args);
+        command
+    };
+    assert!(run(&["migrate"]).output().unwrap().status.success());
+    let data = tempfile::tempdir().unwrap();
+    let (a, b) = (data.path().join("a"), data.path().join("b"));
+    generate(&a, "300", "1000000", "csv");
+    generate(&b, "20", "2000000", "csv");
+
+    let connect = || async {
+        medrec_store::connect(&medrec_store::DbConfig::new(url.clone()))
+            .await
+            .unwrap()
+    };
+    let watcher = connect().await;
+    let mut holder = connect().await;
+    let hold = holder.transaction().await.unwrap();
+    hold.batch_execute("LOCK TABLE person_features IN EXCLUSIVE MODE")
+        .await
+        .unwrap();
+    let mut child = run(&["ingest", a.to_str().unwrap(), "--jobs", "2"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    until(
+        &watcher,
+        "SELECT count(*) FROM ingest_run WHERE status = 'loaded'",
+        5,
+    )
+    .await;
+    until(
+        &watcher,
+        "SELECT count(*) FROM pg_stat_activity
+         WHERE datname = current_database() AND wait_event_type = 'Lock'
+           AND query LIKE '%refresh_person_features%'",
+        1,
+    )
+    .await;
+    // The server goes down mid-recompute; the command sees its connection lost and fails.
+    crash_and_restart(Path::new(&cluster_dir));
+    assert!(!child.wait().unwrap().success());
+    drop(hold);
+    drop(holder);
+    drop(watcher);
+
+    // After crash recovery the loads and what they owe are there, the features are not.
+    let after = connect().await;
+    assert_eq!(
+        count(
+            &after,
+            "SELECT count(*) FROM ingest_run WHERE status = 'loaded'"
+        )
+        .await,
+        5
+    );
+    assert_eq!(
+        count(&after, "SELECT count(*) FROM person_features").await,
+        0
+    );
+    assert_eq!(
+        count(&after, "SELECT count(*) FROM features_owed").await,
+        300
+    );
+    // Any later run heals it, with no manual step.
+    let output = run(&["ingest", b.to_str().unwrap()]).output().unwrap();
+    assert!(output.status.success(), "{}", describe(&output));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("features recomputed for 320 person(s) (of them 300 owed by earlier runs"),
+        "{stdout}"
+    );
+    assert_eq!(stale_persons(&after).await, 0);
+    assert_eq!(count(&after, "SELECT count(*) FROM features_owed").await, 0);
+    medrec()
+        .run_ok(&["postgres", "stop", "--state", state_arg])
+        .await;
+}
+
 async fn setting(client: &Client, name: &str) -> String {
     client
         .query_one(&format!("SHOW {name}"), &[])
