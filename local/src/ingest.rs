@@ -2,6 +2,7 @@
 //! then the changed persons' features, then a report.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use anyhow::{bail, Context};
@@ -12,19 +13,37 @@ use medrec_pipeline::{
 };
 use medrec_store::{DbConfig, RunReport, RunStatus};
 
-/// Local files as the pipeline's object source.
-pub struct FileSource;
+use crate::progress::Progress;
+
+/// Local files as the pipeline's object source, each read counted for the progress line.
+pub struct FileSource {
+    pub progress: Option<Arc<Progress>>,
+}
 
 impl ObjectSource for FileSource {
     async fn open(&self, object: &ObjectRef) -> Result<Option<Opened>, PipelineError> {
         let opening = |e| PipelineError::transient(&object.name, "opening the file", e);
         let file = std::fs::File::open(&object.name).map_err(opening)?;
         let size = file.metadata().map_err(opening)?.len();
+        let body: Box<dyn std::io::Read + Send> = Box::new(file);
         Ok(Some(Opened {
             size: Some(size),
-            body: Box::new(file),
+            body: match &self.progress {
+                Some(progress) => progress.counted(body),
+                None => body,
+            },
         }))
     }
+}
+
+/// The progress of loading `objects` (their total size from the file system).
+pub fn progress_of(objects: &[(ObjectKind, ObjectRef)]) -> Arc<Progress> {
+    let bytes = objects
+        .iter()
+        .filter_map(|(_, o)| std::fs::metadata(&o.name).ok())
+        .map(|m| m.len())
+        .sum();
+    Progress::new(objects.len() as u64, bytes)
 }
 
 /// A local file as an object: its version is its size and modification time, so an unchanged
@@ -71,14 +90,22 @@ pub fn files_with_extension(dir: &Path, ext: &str) -> anyhow::Result<Vec<PathBuf
 /// in one set-based statement). Applies pending migrations first.
 pub type LocalPipeline = Pipeline<FileSource, RecordingSink>;
 
-pub async fn pipeline(config: &DbConfig, connections: usize) -> anyhow::Result<LocalPipeline> {
+pub async fn pipeline(
+    config: &DbConfig,
+    connections: usize,
+    progress: Option<Arc<Progress>>,
+) -> anyhow::Result<LocalPipeline> {
     let mut client = medrec_store::connect(config).await?;
     let applied = medrec_store::migrate(&mut client).await?;
     if !applied.is_empty() {
         eprintln!("applied migrations: {}", applied.join(", "));
     }
     let pool = medrec_store::pool(config, connections.max(1))?;
-    Ok(Pipeline::new(pool, FileSource, RecordingSink::new()))
+    Ok(Pipeline::new(
+        pool,
+        FileSource { progress },
+        RecordingSink::new(),
+    ))
 }
 
 /// Recomputes the features of every person the pipeline announced, and of every person earlier
@@ -123,7 +150,13 @@ pub fn recomputed_line(done: Recomputed) -> String {
 /// cloud's per-table functions do); then recomputes the changed persons' features unless
 /// `features` is false (a bulk load followed by one `medrec features refresh`). A file whose name
 /// names no table is recorded as refused and reported; the others load.
-pub async fn run(config: &DbConfig, dir: &Path, features: bool, jobs: usize) -> anyhow::Result<()> {
+pub async fn run(
+    config: &DbConfig,
+    dir: &Path,
+    features: bool,
+    jobs: usize,
+    quiet: bool,
+) -> anyhow::Result<()> {
     let mut objects = Vec::new();
     let mut unknown = Vec::new();
     for path in files_with_extension(dir, "csv")? {
@@ -142,14 +175,17 @@ pub async fn run(config: &DbConfig, dir: &Path, features: bool, jobs: usize) -> 
         ObjectKind::Vendor => None,
     });
     let jobs = jobs.clamp(1, objects.len().max(1));
-    let pipeline = pipeline(config, jobs).await?;
+    let progress = progress_of(&objects);
+    let pipeline = pipeline(config, jobs, Some(Arc::clone(&progress))).await?;
     let mut failures = Vec::new();
     for (object, reason) in unknown {
         let refused = pipeline.refuse(&object, reason).await?;
         eprintln!("error: {refused}");
         failures.push(object.name);
     }
+    let shown = progress.show(quiet);
     let outcomes = pipeline.objects_arrived(objects, jobs).await;
+    drop(shown);
     let mut reports = Vec::new();
     for (object, outcome) in outcomes {
         match outcome {

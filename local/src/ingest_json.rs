@@ -24,6 +24,7 @@ pub async fn run(
     path: &Path,
     workers: usize,
     features: bool,
+    quiet: bool,
 ) -> anyhow::Result<()> {
     let files = vendor_files(path)?;
     let count = files.len();
@@ -41,10 +42,13 @@ pub async fn run(
                 },
             )
         })
-        .collect();
+        .collect::<Vec<_>>();
     let started = Instant::now();
-    let pipeline = crate::ingest::pipeline(config, workers).await?;
+    let progress = crate::ingest::progress_of(&objects);
+    let pipeline = crate::ingest::pipeline(config, workers, Some(progress.clone())).await?;
+    let shown = progress.show(quiet);
     let outcomes = pipeline.objects_arrived(objects, workers).await;
+    drop(shown);
     let elapsed = started.elapsed();
 
     let mut reports = Vec::new();

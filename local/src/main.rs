@@ -4,6 +4,7 @@ mod cluster;
 mod features;
 mod ingest;
 mod ingest_json;
+mod progress;
 mod report;
 mod runs;
 mod serve;
@@ -42,6 +43,9 @@ enum Command {
         /// number of cores).
         #[arg(long)]
         jobs: Option<usize>,
+        /// No progress line on stderr (the report is printed all the same).
+        #[arg(long)]
+        quiet: bool,
     },
     /// Load per-person vendor JSON files (a directory's `*.json`, or one file): one short
     /// transaction per file; older versions are ignored, bad files rejected with a reason.
@@ -53,6 +57,9 @@ enum Command {
         /// Do not recompute the loaded persons' features.
         #[arg(long)]
         no_features: bool,
+        /// No progress line on stderr (the report is printed all the same).
+        #[arg(long)]
+        quiet: bool,
     },
     /// Apply pending migrations to DATABASE_URL.
     Migrate,
@@ -220,12 +227,13 @@ async fn main() -> anyhow::Result<()> {
             keep,
             no_features,
             jobs,
+            quiet,
         } => {
             let mut db = Database::from_env_or_throwaway(keep)?;
             let jobs = jobs.unwrap_or_else(|| {
                 std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
             });
-            let result = ingest::run(&db.config, &dir, !no_features, jobs).await;
+            let result = ingest::run(&db.config, &dir, !no_features, jobs, quiet).await;
             if keep {
                 if let Some(cluster) = db.cluster.as_mut() {
                     let path = cluster.keep();
@@ -239,9 +247,10 @@ async fn main() -> anyhow::Result<()> {
             path,
             workers,
             no_features,
+            quiet,
         } => {
             let db = Database::from_env_or_throwaway(false)?;
-            ingest_json::run(&db.config, &path, workers, !no_features).await
+            ingest_json::run(&db.config, &path, workers, !no_features, quiet).await
         }
         Command::Runs {
             limit,

@@ -327,3 +327,46 @@ async fn ingest_fails_naming_a_file_of_no_table_and_loads_the_others() {
         "{listed}"
     );
 }
+
+#[tokio::test]
+async fn a_long_load_shows_its_progress_on_stderr_unless_quiet() {
+    let data = tempfile::tempdir().unwrap();
+    medrec().run_ok_blocking(&[
+        "generate",
+        "--persons",
+        "3000",
+        "--out",
+        data.path().to_str().unwrap(),
+    ]);
+    for quiet in [false, true] {
+        let db = TestDb::migrated().await.unwrap();
+        let mut command = medrec().on(&db).command();
+        command
+            .env("MEDREC_PROGRESS_EVERY_MS", "20")
+            .args(["ingest", data.path().to_str().unwrap()]);
+        if quiet {
+            command.arg("--quiet");
+        }
+        let output = command.output().unwrap();
+        assert!(output.status.success(), "{}", describe(&output));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let lines: Vec<&str> = stderr
+            .lines()
+            .filter(|l| l.starts_with("progress: "))
+            .collect();
+        if quiet {
+            assert!(lines.is_empty(), "{stderr}");
+        } else {
+            let line = lines
+                .last()
+                .unwrap_or_else(|| panic!("no progress: {stderr}"));
+            assert!(
+                line.contains("/5 files, ") && line.contains(" lines/s"),
+                "{line}"
+            );
+        }
+        // The report on stdout is the same either way.
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(stdout.starts_with("table "), "{stdout}");
+    }
+}
