@@ -579,3 +579,38 @@ async fn runs_list_what_became_of_each_object_newest_first() {
         StatusCode::UNAUTHORIZED
     );
 }
+
+/// The README's example answers (`<!-- example: PATH ... -->` before a ```json block) are what
+/// the API answers on the sample: `computed_at` aside, and for a list the README shortens (the
+/// catalogue's features), its first entries.
+#[tokio::test]
+async fn the_readmes_example_answers_are_real() {
+    let (_db, api) = sample_api().await;
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
+    let mut examples = 0;
+    let mut rest = readme.as_str();
+    while let Some(at) = rest.find("<!-- example: ") {
+        rest = &rest[at + "<!-- example: ".len()..];
+        let path = rest.split_whitespace().next().unwrap().to_owned();
+        let open = rest.find("```json\n").unwrap() + "```json\n".len();
+        let close = open + rest[open..].find("\n```").unwrap();
+        let mut shown: Json = serde_json::from_str(&rest[open..close]).unwrap();
+        let mut answer = get(&api, &path).await;
+        assert_eq!(answer.status, StatusCode::OK, "{path}");
+        for doc in [&mut shown, &mut answer.body] {
+            if let Some(object) = doc.as_object_mut() {
+                object.remove("computed_at");
+            }
+        }
+        if let (Some(short), Some(all)) = (
+            shown.get("features").and_then(Json::as_array).map(Vec::len),
+            answer.body.get_mut("features").and_then(Json::as_array_mut),
+        ) {
+            all.truncate(short);
+        }
+        assert_eq!(shown, answer.body, "README example {path}");
+        examples += 1;
+    }
+    assert_eq!(examples, 3);
+}
