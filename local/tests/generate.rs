@@ -609,3 +609,32 @@ async fn generated_files_load() {
     .await;
     assert_eq!(conflicts, 0);
 }
+
+#[test]
+fn generating_shows_progress_on_stderr_unless_quiet() {
+    for quiet in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut command = medrec().command();
+        command
+            .env("MEDREC_PROGRESS_EVERY_MS", "1")
+            .args(["generate", "--persons", "20000", "--out"])
+            .arg(dir.path());
+        if quiet {
+            command.arg("--quiet");
+        }
+        let output = command.output().unwrap();
+        assert!(output.status.success());
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let progress: Vec<&str> = stderr
+            .lines()
+            .filter(|l| l.starts_with("progress: "))
+            .collect();
+        if quiet {
+            assert!(progress.is_empty(), "{stderr}");
+        } else {
+            let line = progress.last().unwrap_or_else(|| panic!("{stderr}"));
+            assert!(line.contains("% of 20000 persons"), "{line}");
+        }
+        assert!(String::from_utf8_lossy(&output.stdout).starts_with("table "));
+    }
+}
