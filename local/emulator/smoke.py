@@ -101,7 +101,7 @@ def main() -> None:
             assert m["environment"]["FEATURES_QUEUE_URL"] == resources["features_queue_url"]
         (features,) = [m for m in mappings if m["function"] == "features"]
         assert features["queue_url"] == resources["features_queue_url"]
-        assert features["batch_size"] == 100 and features["maximum_batching_window_s"] == 5
+        assert features["batch_size"] == 10 and features["maximum_batching_window_s"] == 5
         assert features["max_receive_count"] == 5 and features["report_batch_item_failures"] is True
 
     @check("every queue's visibility timeout is >= 6 x its function's timeout (+ batching window)")
