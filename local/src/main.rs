@@ -285,7 +285,19 @@ async fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Generate(args) => medrec_generate::run(args),
+        Command::Generate(args) => {
+            let counter = std::sync::Arc::new(medrec_generate::Counter::default());
+            let status = progress::Generating {
+                counter: counter.clone(),
+                started: std::time::Instant::now(),
+            };
+            let shown = progress::show(std::sync::Arc::new(status), args.quiet);
+            let written = tokio::task::spawn_blocking(move || medrec_generate::run(args, counter))
+                .await
+                .context("the generator stopped")?;
+            drop(shown);
+            written
+        }
         Command::Serve {
             listen,
             pool_size,

@@ -1,7 +1,8 @@
-//! Progress of a long load (`medrec ingest`, `medrec ingest-json`): files done, bytes and lines
-//! read, lines per second and the time left, from a counter every file read goes through.
-//! On a terminal a live line on stderr (indicatif); elsewhere (CI logs, pipes) a plain line every
-//! [`PLAIN_EVERY`]; nothing with `--quiet`. The report on stdout is unchanged.
+//! Progress of long work on stderr: a load (`medrec ingest`, `ingest-json`: files done, bytes and
+//! lines read, lines per second and the time left, from a counter every file read goes through)
+//! and `medrec generate` (persons written). On a terminal a live line (indicatif); elsewhere (CI
+//! logs, pipes) a plain line every [`PLAIN_EVERY`]; nothing with `--quiet`. What the commands
+//! print on stdout is unchanged.
 
 use std::io::{IsTerminal, Read};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -13,13 +14,6 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 /// How often the plain line is printed when stderr is not a terminal
 /// (`MEDREC_PROGRESS_EVERY_MS` overrides it).
 pub const PLAIN_EVERY: Duration = Duration::from_secs(5);
-
-fn plain_every() -> Duration {
-    std::env::var("MEDREC_PROGRESS_EVERY_MS")
-        .ok()
-        .and_then(|ms| ms.parse().ok())
-        .map_or(PLAIN_EVERY, Duration::from_millis)
-}
 
 /// What has been read so far, shared by every file's reader.
 #[derive(Debug)]
@@ -83,37 +77,19 @@ impl Progress {
 
     /// Shows the progress until the returned guard is dropped.
     pub fn show(self: &Arc<Self>, quiet: bool) -> Shown {
-        if quiet {
-            return Shown { task: None };
-        }
-        let progress = Arc::clone(self);
-        let task = if std::io::stderr().is_terminal() {
-            tokio::spawn(async move {
-                let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
-                bar.set_style(ProgressStyle::with_template("{spinner} {msg}").expect("template"));
-                loop {
-                    bar.set_message(progress.line());
-                    bar.tick();
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                    if progress.is_done() {
-                        bar.finish_and_clear();
-                        break;
-                    }
-                }
-            })
-        } else {
-            let every = plain_every();
-            tokio::spawn(async move {
-                loop {
-                    tokio::time::sleep(every).await;
-                    if progress.is_done() {
-                        break;
-                    }
-                    eprintln!("progress: {}", progress.line());
-                }
-            })
-        };
-        Shown { task: Some(task) }
+        show(Arc::clone(self) as Arc<dyn Status>, quiet)
+    }
+}
+
+/// What a progress display shows: a line, until the work is done.
+pub trait Status: Send + Sync + 'static {
+    fn line(&self) -> String;
+    fn is_done(&self) -> bool;
+}
+
+impl Status for Progress {
+    fn line(&self) -> String {
+        Progress::line(self)
     }
 
     fn is_done(&self) -> bool {
@@ -121,15 +97,104 @@ impl Progress {
     }
 }
 
-/// Stops the progress display when dropped (the bar is cleared).
+/// `medrec generate`'s progress: persons written, persons/s and the time left.
+pub struct Generating {
+    pub counter: Arc<medrec_generate::Counter>,
+    pub started: Instant,
+}
+
+impl Status for Generating {
+    fn line(&self) -> String {
+        let c = &self.counter;
+        let (done, total) = (
+            c.done.load(Ordering::Relaxed),
+            c.total.load(Ordering::Relaxed),
+        );
+        let persons = c.persons.load(Ordering::Relaxed);
+        let share = done.min(total) as f64 / total.max(1) as f64;
+        let elapsed = self.started.elapsed().as_secs_f64().max(0.001);
+        let left = if done > 0 && total > done {
+            format!(
+                ", {} left",
+                duration(elapsed * (total - done) as f64 / done as f64)
+            )
+        } else {
+            String::new()
+        };
+        format!(
+            "{:.0} % of {persons} persons, {} persons/s{left}",
+            share * 100.0,
+            grouped((share * persons as f64 / elapsed) as u64)
+        )
+    }
+
+    fn is_done(&self) -> bool {
+        let c = &self.counter;
+        let total = c.total.load(Ordering::Relaxed);
+        total > 0 && c.done.load(Ordering::Relaxed) >= total
+    }
+}
+
+fn plain_every() -> Duration {
+    std::env::var("MEDREC_PROGRESS_EVERY_MS")
+        .ok()
+        .and_then(|ms| ms.parse().ok())
+        .map_or(PLAIN_EVERY, Duration::from_millis)
+}
+
+/// Shows `status` on stderr until the returned guard is dropped (or the work is done).
+pub fn show(status: Arc<dyn Status>, quiet: bool) -> Shown {
+    if quiet {
+        return Shown {
+            task: None,
+            bar: None,
+        };
+    }
+    if std::io::stderr().is_terminal() {
+        let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+        bar.set_style(ProgressStyle::with_template("{spinner} {msg}").expect("template"));
+        let ticking = bar.clone();
+        let task = tokio::spawn(async move {
+            while !status.is_done() {
+                ticking.set_message(status.line());
+                ticking.tick();
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        });
+        return Shown {
+            task: Some(task),
+            bar: Some(bar),
+        };
+    }
+    let every = plain_every();
+    let task = tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(every).await;
+            if status.is_done() {
+                break;
+            }
+            eprintln!("progress: {}", status.line());
+        }
+    });
+    Shown {
+        task: Some(task),
+        bar: None,
+    }
+}
+
+/// Stops the progress display when dropped; the live line is cleared.
 pub struct Shown {
     task: Option<tokio::task::JoinHandle<()>>,
+    bar: Option<ProgressBar>,
 }
 
 impl Drop for Shown {
     fn drop(&mut self) {
         if let Some(task) = self.task.take() {
             task.abort();
+        }
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
         }
     }
 }

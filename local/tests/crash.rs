@@ -7,31 +7,10 @@ use std::path::Path;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use medrec_testkit::{count, describe, TestDb};
+use medrec_testkit::{count, describe, stale_features, TestDb};
 use tokio_postgres::Client;
 
 use crate::medrec;
-
-const FEATURE_COLUMNS: &str = "person_id, index_date, taking_alpha_blockers, hgb_latest, \
-    hgb_latest_date, encounters_6m, bp_systolic_latest, bp_diastolic_latest, bp_latest_date, \
-    bmi_latest, a1c_latest, creatinine_latest, ldl_latest, smoking_status, \
-    active_medications_12m, condition_categories, abnormal_lab_share_12m";
-
-/// Persons whose stored features are missing or differ from a clean recompute of everyone.
-async fn stale_persons(client: &Client) -> i64 {
-    count(
-        client,
-        &format!(
-            "SELECT count(*) FROM (
-                 (SELECT {FEATURE_COLUMNS} FROM person_features_as_of(NULL, NULL)
-                  EXCEPT SELECT {FEATURE_COLUMNS} FROM person_features)
-                 UNION ALL
-                 (SELECT {FEATURE_COLUMNS} FROM person_features
-                  EXCEPT SELECT {FEATURE_COLUMNS} FROM person_features_as_of(NULL, NULL))) d"
-        ),
-    )
-    .await
-}
 
 fn generate(out: &Path, persons: &str, first: &str, format: &str) {
     medrec().run_ok_blocking(&[
@@ -74,6 +53,39 @@ async fn run_ok(db: &TestDb, args: &[&str]) -> String {
     medrec().on(db).run_ok(args).await
 }
 
+/// The refresh of `medrec ingest`, waiting on a lock.
+const REFRESHING: &str = "SELECT count(*) FROM pg_stat_activity
+    WHERE datname = current_database() AND wait_event_type = 'Lock'
+      AND query LIKE '%refresh_person_features%'";
+
+/// `medrec ingest` (started by `spawn` once the lock is taken) held at its recompute: the
+/// refresh waits on a lock `holder` takes first, once every one of its 5 loads committed.
+/// `holder.batch_execute("COMMIT")` lets it go.
+struct HeldAtRecompute {
+    holder: Client,
+    child: Child,
+}
+
+async fn hold_recompute(
+    watcher: &Client,
+    holder: Client,
+    spawn: impl FnOnce() -> Child,
+) -> HeldAtRecompute {
+    holder
+        .batch_execute("BEGIN; LOCK TABLE person_features IN EXCLUSIVE MODE")
+        .await
+        .unwrap();
+    let child = spawn();
+    until(
+        watcher,
+        "SELECT count(*) FROM ingest_run WHERE status = 'loaded'",
+        5,
+    )
+    .await;
+    until(watcher, REFRESHING, 1).await;
+    HeldAtRecompute { holder, child }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn an_ingest_killed_during_its_recompute_is_healed_by_the_next_run() {
     let db = TestDb::migrated().await.unwrap();
@@ -84,35 +96,24 @@ async fn an_ingest_killed_during_its_recompute_is_healed_by_the_next_run() {
     let watcher = db.client().await.unwrap();
 
     // The recompute waits on a lock held here, after every load committed.
-    let mut holder = db.client().await.unwrap();
-    let hold = holder.transaction().await.unwrap();
-    hold.batch_execute("LOCK TABLE person_features IN EXCLUSIVE MODE")
-        .await
-        .unwrap();
-    let mut child = spawn(&db, &["ingest", a.to_str().unwrap(), "--jobs", "2"]);
-    until(
-        &watcher,
-        "SELECT count(*) FROM ingest_run WHERE status = 'loaded'",
-        5,
-    )
-    .await;
-    let refreshing = "SELECT count(*) FROM pg_stat_activity
-        WHERE datname = current_database() AND wait_event_type = 'Lock'
-          AND query LIKE '%refresh_person_features%'";
-    until(&watcher, refreshing, 1).await;
+    let HeldAtRecompute { holder, mut child } =
+        hold_recompute(&watcher, db.client().await.unwrap(), || {
+            spawn(&db, &["ingest", a.to_str().unwrap(), "--jobs", "2"])
+        })
+        .await;
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
 
     // The server notices its client is gone and cancels the orphaned refresh, lock or not.
     let started = Instant::now();
-    while count(&watcher, refreshing).await > 0 {
+    while count(&watcher, REFRESHING).await > 0 {
         assert!(
             started.elapsed() < Duration::from_secs(20),
             "the orphaned refresh still runs on the server"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    hold.commit().await.unwrap();
+    holder.batch_execute("COMMIT").await.unwrap();
     assert_eq!(
         count(&watcher, "SELECT count(*) FROM person_features").await,
         0
@@ -128,7 +129,7 @@ async fn an_ingest_killed_during_its_recompute_is_healed_by_the_next_run() {
         stdout.contains("features recomputed for 320 person(s) (of them 300 owed by earlier runs"),
         "{stdout}"
     );
-    assert_eq!(stale_persons(&watcher).await, 0);
+    assert_eq!(stale_features(&watcher).await, Vec::<i64>::new());
     assert_eq!(
         count(&watcher, "SELECT count(*) FROM person_features").await,
         320
@@ -144,7 +145,7 @@ async fn an_ingest_killed_during_its_recompute_is_healed_by_the_next_run() {
         stdout.contains("features recomputed for 300 person(s):"),
         "{stdout}"
     );
-    assert_eq!(stale_persons(&watcher).await, 0);
+    assert_eq!(stale_features(&watcher).await, Vec::<i64>::new());
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -185,7 +186,7 @@ async fn an_ingest_json_killed_midway_is_healed_by_the_next_run() {
         count(&watcher, "SELECT count(*) FROM person_features").await,
         600
     );
-    assert_eq!(stale_persons(&watcher).await, 0);
+    assert_eq!(stale_features(&watcher).await, Vec::<i64>::new());
     assert_eq!(
         count(&watcher, "SELECT count(*) FROM features_owed").await,
         0
@@ -271,34 +272,17 @@ async fn a_server_stopped_immediately_during_the_recompute_loses_nothing_the_nex
             .unwrap()
     };
     let watcher = connect().await;
-    let mut holder = connect().await;
-    let hold = holder.transaction().await.unwrap();
-    hold.batch_execute("LOCK TABLE person_features IN EXCLUSIVE MODE")
-        .await
-        .unwrap();
-    let mut child = run(&["ingest", a.to_str().unwrap(), "--jobs", "2"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    until(
-        &watcher,
-        "SELECT count(*) FROM ingest_run WHERE status = 'loaded'",
-        5,
-    )
-    .await;
-    until(
-        &watcher,
-        "SELECT count(*) FROM pg_stat_activity
-         WHERE datname = current_database() AND wait_event_type = 'Lock'
-           AND query LIKE '%refresh_person_features%'",
-        1,
-    )
+    let HeldAtRecompute { holder, mut child } = hold_recompute(&watcher, connect().await, || {
+        run(&["ingest", a.to_str().unwrap(), "--jobs", "2"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    })
     .await;
     // The server goes down mid-recompute; the command sees its connection lost and fails.
     crash_and_restart(Path::new(&cluster_dir));
     assert!(!child.wait().unwrap().success());
-    drop(hold);
     drop(holder);
     drop(watcher);
 
@@ -328,7 +312,7 @@ async fn a_server_stopped_immediately_during_the_recompute_loses_nothing_the_nex
         stdout.contains("features recomputed for 320 person(s) (of them 300 owed by earlier runs"),
         "{stdout}"
     );
-    assert_eq!(stale_persons(&after).await, 0);
+    assert_eq!(stale_features(&after).await, Vec::<i64>::new());
     assert_eq!(count(&after, "SELECT count(*) FROM features_owed").await, 0);
     medrec()
         .run_ok(&["postgres", "stop", "--state", state_arg])

@@ -5,6 +5,7 @@
 use std::path::Path;
 use std::process::Command;
 
+use medrec_api::report_page::thousands;
 use medrec_testkit::TestDb;
 
 use crate::medrec;
@@ -34,29 +35,8 @@ fn rendered_dom(page: &Path) -> String {
     String::from_utf8(output.stdout).unwrap()
 }
 
-/// As the page prints counts: thousands separated by a thin space.
-fn grouped(n: i64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, d) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push('\u{2009}');
-        }
-        out.push(d);
-    }
-    out
-}
-
 async fn strings(db: &TestDb, sql: &str) -> Vec<String> {
-    db.client()
-        .await
-        .unwrap()
-        .query(sql, &[])
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect()
+    medrec_testkit::column(&db.client().await.unwrap(), sql).await
 }
 
 #[tokio::test]
@@ -128,11 +108,11 @@ async fn the_report_shows_the_samples_counts_reasons_and_charts_and_no_record_va
         let expected = format!(
             "<tr data-table=\"{table}\"><td>{table}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>\
              <td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
-            grouped(clean),
-            grouped(row.get(4)),
-            grouped(row.get(1)),
-            grouped(row.get(2)),
-            grouped(row.get(3)),
+            thousands(clean),
+            thousands(row.get(4)),
+            thousands(row.get(1)),
+            thousands(row.get(2)),
+            thousands(row.get(3)),
         );
         assert!(
             dom.contains(&expected),

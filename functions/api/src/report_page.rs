@@ -8,7 +8,7 @@
 
 use std::fmt::Write;
 
-use medrec_store::report::{Histogram, QualityReport, TrendPoint};
+use medrec_store::report::{Histogram, QualityReport, TrendPoint, TREND_LOADS};
 
 /// Escapes text for HTML element content and attribute values.
 pub fn escape(text: &str) -> String {
@@ -36,8 +36,8 @@ fn percent(rate: f64) -> String {
     }
 }
 
-/// Thousands separated by a thin space, as the console report prints them.
-fn count(n: i64) -> String {
+/// Thousands separated by a thin space.
+pub fn thousands(n: i64) -> String {
     let digits = n.unsigned_abs().to_string();
     let mut out = String::new();
     for (i, d) in digits.chars().enumerate() {
@@ -104,7 +104,7 @@ pub fn render(report: &QualityReport) -> String {
         let _ = write!(
             html,
             "<div class=\"card\"><b>{}</b>{label}</div>",
-            count(value)
+            thousands(value)
         );
     }
     html.push_str("</div>");
@@ -135,11 +135,11 @@ fn rows_by_table(html: &mut String, report: &QualityReport) {
             "<tr data-table=\"{0}\"><td>{0}</td><td class=\"n\">{1}</td><td class=\"n\">{2}</td>\
              <td class=\"n\">{3}</td><td class=\"n\">{4}</td><td class=\"n\">{5}</td></tr>",
             escape(&t.table),
-            count(t.clean_rows),
-            count(t.loads),
-            count(t.raw_rows),
-            count(t.duplicate_rows),
-            count(t.quarantined_rows),
+            thousands(t.clean_rows),
+            thousands(t.loads),
+            thousands(t.raw_rows),
+            thousands(t.duplicate_rows),
+            thousands(t.quarantined_rows),
         );
     }
     html.push_str("</table>");
@@ -176,13 +176,13 @@ fn loads(html: &mut String, report: &QualityReport) {
             load.run_id,
             escape(&load.table),
             escape(&load.source),
-            count(load.raw_rows),
-            count(load.loaded_rows),
-            count(load.duplicate_rows),
-            count(load.quarantined_rows),
+            thousands(load.raw_rows),
+            thousands(load.loaded_rows),
+            thousands(load.duplicate_rows),
+            thousands(load.quarantined_rows),
             load.started_at.format("%Y-%m-%d %H:%M:%S"),
             load.rows_per_second()
-                .map(|r| count(r.round() as i64))
+                .map(|r| thousands(r.round() as i64))
                 .unwrap_or_else(|| "-".into()),
         );
     }
@@ -192,7 +192,8 @@ fn loads(html: &mut String, report: &QualityReport) {
 fn quarantine(html: &mut String, report: &QualityReport) {
     html.push_str(
         "<h2 id=\"quarantine\">Quarantine</h2><p class=\"meta\">Rows that could not be loaded, \
-         by reason, with the run and the first line numbers of its file \
+         by table and reason (in all runs), then the runs with the most such rows and the first \
+         line numbers of their files \
          (<code>SELECT * FROM quarantine WHERE run_id = …</code> has the lines).</p>",
     );
     if report.quarantine.is_empty() {
@@ -200,7 +201,8 @@ fn quarantine(html: &mut String, report: &QualityReport) {
         return;
     }
     html.push_str(
-        "<table><tr><th>table</th><th>reason</th><th class=\"n\">rows</th><th class=\"n\">run</th>\
+        "<table><tr><th>table</th><th>reason</th><th class=\"n\">rows, all runs</th>\
+         <th class=\"n\">runs</th><th class=\"n\">run</th><th class=\"n\">rows</th>\
          <th>lines</th></tr>",
     );
     for group in &report.quarantine {
@@ -218,11 +220,14 @@ fn quarantine(html: &mut String, report: &QualityReport) {
         let _ = write!(
             html,
             "<tr class=\"reason\" data-reason=\"{1}\"><td>{0}</td><td>{1}</td><td class=\"n\">{2}</td>\
-             <td class=\"n\">{3}</td><td>{lines}{more}</td></tr>",
+             <td class=\"n\">{3}</td><td class=\"n\">{4}</td><td class=\"n\">{5}</td>\
+             <td>{lines}{more}</td></tr>",
             escape(&group.table),
             escape(&group.reason),
-            count(group.rows),
+            thousands(group.reason_rows),
+            thousands(group.reason_runs),
             group.run_id,
+            thousands(group.rows),
         );
     }
     html.push_str("</table>");
@@ -246,7 +251,7 @@ fn flags(html: &mut String, report: &QualityReport) {
                 "<tr><td>{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
                 escape(&flag.table),
                 escape(&flag.flag),
-                count(flag.rows),
+                thousands(flag.rows),
                 percent(flag.rate)
             );
         }
@@ -263,7 +268,7 @@ fn flags(html: &mut String, report: &QualityReport) {
                 "<tr><td>{}</td><td>{}</td><td class=\"n\">{}</td></tr>",
                 escape(&column.table),
                 escape(&column.column),
-                count(column.rows)
+                thousands(column.rows)
             );
         }
         html.push_str("</table>");
@@ -289,9 +294,9 @@ fn sources(html: &mut String, report: &QualityReport) {
                 "<tr><td><code>{}</code></td><td class=\"n\">{}</td><td class=\"n\">{}</td>\
                  <td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
                 escape(&s.source),
-                count(s.files),
-                count(s.failed_files),
-                count(s.raw_rows),
+                thousands(s.files),
+                thousands(s.failed_files),
+                thousands(s.raw_rows),
                 percent(s.duplicate_share),
                 percent(s.quarantine_rate),
                 percent(s.flagged_rate)
@@ -311,7 +316,7 @@ fn sources(html: &mut String, report: &QualityReport) {
                 escape(&v.vendor),
                 escape(&v.status),
                 escape(v.reason.as_deref().unwrap_or("")),
-                count(v.files)
+                thousands(v.files)
             );
         }
         html.push_str("</table>");
@@ -332,7 +337,7 @@ fn features(html: &mut String, report: &QualityReport) {
             escape(&f.name),
             escape(&f.kind),
             escape(&f.description),
-            count(f.non_null),
+            thousands(f.non_null),
             percent(if f.persons > 0 {
                 f.non_null as f64 / f.persons as f64
             } else {
@@ -396,9 +401,10 @@ fn histogram_svg(h: &Histogram) -> String {
 }
 
 fn trend(html: &mut String, points: &[TrendPoint]) {
-    html.push_str(
-        "<h2 id=\"trend\">Trend</h2><p class=\"meta\">Each loaded file in load order: its raw rows \
-         (bars) and its quarantine rate (line).</p>",
+    let _ = write!(
+        html,
+        "<h2 id=\"trend\">Trend</h2><p class=\"meta\">The newest loads (at most {TREND_LOADS}), in \
+         load order: each one's raw rows (bars) and quarantine rate (line).</p>",
     );
     if points.is_empty() {
         html.push_str("<p class=\"none\">No loads yet.</p>");
@@ -459,7 +465,7 @@ fn values(html: &mut String, report: &QualityReport) {
             escape(&v.table),
             escape(&v.column),
             escape(&v.value),
-            count(v.rows)
+            thousands(v.rows)
         );
     }
     html.push_str("</table>");
@@ -479,9 +485,9 @@ mod tests {
 
     #[test]
     fn counts_are_grouped_by_thousands() {
-        assert_eq!(count(0), "0");
-        assert_eq!(count(999), "999");
-        assert_eq!(count(1_234_567), "1\u{2009}234\u{2009}567");
-        assert_eq!(count(-1000), "-1\u{2009}000");
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1_234_567), "1\u{2009}234\u{2009}567");
+        assert_eq!(thousands(-1000), "-1\u{2009}000");
     }
 }

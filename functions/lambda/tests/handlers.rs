@@ -10,13 +10,7 @@ use medrec_testkit::{free_port, workspace_root, TestDb};
 use serde_json::json;
 
 async fn stored_persons(client: &tokio_postgres::Client) -> Vec<i64> {
-    client
-        .query("SELECT person_id FROM person_features ORDER BY 1", &[])
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect()
+    medrec_testkit::column(client, "SELECT person_id FROM person_features ORDER BY 1").await
 }
 
 #[tokio::test]

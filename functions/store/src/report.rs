@@ -12,8 +12,14 @@ use medrec_core::Table;
 use serde::Serialize;
 use tokio_postgres::Client;
 
-/// The most recent loads listed one by one (the trend and the totals cover them all).
+/// The most recent loads listed one by one (the totals cover them all).
 pub const LOADS_LISTED: i64 = 200;
+/// The most recent loads the trend charts: a vendor feed makes runs by the million, and a page
+/// must stay a page.
+pub const TREND_LOADS: i64 = 500;
+/// Runs shown per table and quarantine reason (those with the most such rows); the reason's
+/// totals cover every run.
+pub const RUNS_PER_REASON: i64 = 5;
 /// Line numbers shown per run and quarantine reason.
 pub const LINES_SHOWN: i32 = 20;
 /// Buckets of each numeric feature's histogram.
@@ -90,6 +96,9 @@ pub struct QuarantineGroup {
     pub rows: i64,
     /// The first [`LINES_SHOWN`] line numbers of the run's file.
     pub lines: Vec<i64>,
+    /// The reason's rows and runs in the table, over every run.
+    pub reason_rows: i64,
+    pub reason_runs: i64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -155,7 +164,6 @@ pub struct TrendPoint {
     pub started_at: DateTime<Utc>,
     pub raw_rows: i64,
     pub quarantine_rate: f64,
-    pub duplicate_share: f64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -164,6 +172,36 @@ pub struct ValueCount {
     pub column: String,
     pub value: String,
     pub rows: i64,
+}
+
+/// `sql_of(table)` for every clean table, as one `UNION ALL`.
+fn per_table(sql_of: impl Fn(&str) -> String) -> String {
+    Table::ALL
+        .iter()
+        .map(|t| sql_of(t.name()))
+        .collect::<Vec<_>>()
+        .join(" UNION ALL ")
+}
+
+/// The `ingest_run` columns a [`Load`] is read from ([`load_of`]).
+const LOAD_COLUMNS: &str = "run_id, table_name, source, status, error, raw_rows, loaded_rows,
+    duplicate_rows, quarantined_rows, started_at,
+    extract(epoch FROM finished_at - started_at)::float8";
+
+fn load_of(r: &tokio_postgres::Row) -> Load {
+    Load {
+        run_id: r.get(0),
+        table: r.get(1),
+        source: r.get(2),
+        status: r.get(3),
+        error: r.get(4),
+        raw_rows: r.get(5),
+        loaded_rows: r.get(6),
+        duplicate_rows: r.get(7),
+        quarantined_rows: r.get(8),
+        started_at: r.get(9),
+        seconds: r.get(10),
+    }
 }
 
 fn share(part: i64, whole: i64) -> f64 {
@@ -218,16 +256,7 @@ async fn totals(tx: &tokio_postgres::Transaction<'_>) -> Result<Totals, tokio_po
             &[],
         )
         .await?;
-    let clean = Table::ALL
-        .iter()
-        .map(|t| {
-            format!(
-                "SELECT '{0}'::text AS table_name, count(*) AS n FROM {0}",
-                t.name()
-            )
-        })
-        .collect::<Vec<_>>()
-        .join(" UNION ALL ");
+    let clean = per_table(|t| format!("SELECT '{t}'::text AS table_name, count(*) AS n FROM {t}"));
     let tables = tx
         .query(
             &format!(
@@ -266,30 +295,15 @@ async fn totals(tx: &tokio_postgres::Transaction<'_>) -> Result<Totals, tokio_po
 }
 
 async fn loads(tx: &tokio_postgres::Transaction<'_>) -> Result<Vec<Load>, tokio_postgres::Error> {
+    let sql = format!(
+        "SELECT {LOAD_COLUMNS} FROM ingest_run WHERE status <> 'loading'
+         ORDER BY run_id DESC LIMIT $1"
+    );
     Ok(tx
-        .query(
-            "SELECT run_id, table_name, source, status, error, raw_rows, loaded_rows,
-                    duplicate_rows, quarantined_rows, started_at,
-                    extract(epoch FROM finished_at - started_at)::float8
-             FROM ingest_run WHERE status <> 'loading'
-             ORDER BY run_id DESC LIMIT $1",
-            &[&LOADS_LISTED],
-        )
+        .query(&sql, &[&LOADS_LISTED])
         .await?
         .iter()
-        .map(|r| Load {
-            run_id: r.get(0),
-            table: r.get(1),
-            source: r.get(2),
-            status: r.get(3),
-            error: r.get(4),
-            raw_rows: r.get(5),
-            loaded_rows: r.get(6),
-            duplicate_rows: r.get(7),
-            quarantined_rows: r.get(8),
-            started_at: r.get(9),
-            seconds: r.get(10),
-        })
+        .map(load_of)
         .collect())
 }
 
@@ -298,11 +312,20 @@ async fn quarantine(
 ) -> Result<Vec<QuarantineGroup>, tokio_postgres::Error> {
     Ok(tx
         .query(
-            "SELECT i.table_name, q.reason, q.run_id, count(*),
-                    (array_agg(q.source_line ORDER BY q.source_line))[1:$1]
-             FROM quarantine q JOIN ingest_run i USING (run_id)
-             GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
-            &[&LINES_SHOWN],
+            "WITH per_run AS (
+                 SELECT i.table_name, q.reason, q.run_id, count(*) AS n,
+                        (array_agg(q.source_line ORDER BY q.source_line))[1:$1] AS lines
+                 FROM quarantine q JOIN ingest_run i USING (run_id)
+                 GROUP BY 1, 2, 3),
+             ranked AS (
+                 SELECT *, row_number() OVER w AS k, sum(n) OVER w_all AS reason_rows,
+                        count(*) OVER w_all AS reason_runs
+                 FROM per_run
+                 WINDOW w AS (PARTITION BY table_name, reason ORDER BY n DESC, run_id),
+                        w_all AS (PARTITION BY table_name, reason))
+             SELECT table_name, reason, run_id, n, lines, reason_rows::bigint, reason_runs
+             FROM ranked WHERE k <= $2 ORDER BY 1, 2, k",
+            &[&LINES_SHOWN, &RUNS_PER_REASON],
         )
         .await?
         .iter()
@@ -312,6 +335,8 @@ async fn quarantine(
             run_id: r.get(2),
             rows: r.get(3),
             lines: r.get(4),
+            reason_rows: r.get(5),
+            reason_runs: r.get(6),
         })
         .collect())
 }
@@ -319,19 +344,14 @@ async fn quarantine(
 async fn flags(
     tx: &tokio_postgres::Transaction<'_>,
 ) -> Result<Vec<FlagCount>, tokio_postgres::Error> {
-    let union = Table::ALL
-        .iter()
-        .map(|t| {
-            format!(
-                "(SELECT '{0}'::text AS table_name, f.flag, count(*) AS n,
-                         (SELECT count(*) FROM {0}) AS total
-                  FROM {0} CROSS JOIN LATERAL unnest(flags) AS f(flag)
-                  WHERE flags <> '{{}}' GROUP BY f.flag)",
-                t.name()
-            )
-        })
-        .collect::<Vec<_>>()
-        .join(" UNION ALL ");
+    let union = per_table(|t| {
+        format!(
+            "(SELECT '{t}'::text AS table_name, f.flag, count(*) AS n,
+                     (SELECT count(*) FROM {t}) AS total
+              FROM {t} CROSS JOIN LATERAL unnest(flags) AS f(flag)
+              WHERE flags <> '{{}}' GROUP BY f.flag)"
+        )
+    });
     Ok(tx
         .query(&format!("{union} ORDER BY 1, 3 DESC, 2"), &[])
         .await?
@@ -348,18 +368,13 @@ async fn flags(
 async fn repaired_columns(
     tx: &tokio_postgres::Transaction<'_>,
 ) -> Result<Vec<ColumnCount>, tokio_postgres::Error> {
-    let union = Table::ALL
-        .iter()
-        .map(|t| {
-            format!(
-                "(SELECT '{0}'::text, k, count(*) FROM {0}
-                  CROSS JOIN LATERAL jsonb_object_keys(raw_values) AS k
-                  WHERE raw_values IS NOT NULL GROUP BY k)",
-                t.name()
-            )
-        })
-        .collect::<Vec<_>>()
-        .join(" UNION ALL ");
+    let union = per_table(|t| {
+        format!(
+            "(SELECT '{t}'::text, k, count(*) FROM {t}
+              CROSS JOIN LATERAL jsonb_object_keys(raw_values) AS k
+              WHERE raw_values IS NOT NULL GROUP BY k)"
+        )
+    });
     Ok(tx
         .query(&format!("{union} ORDER BY 1, 3 DESC, 2"), &[])
         .await?
@@ -376,17 +391,12 @@ async fn repaired_columns(
 async fn sources(
     tx: &tokio_postgres::Transaction<'_>,
 ) -> Result<Vec<SourceScore>, tokio_postgres::Error> {
-    let flagged = Table::ALL
-        .iter()
-        .map(|t| {
-            format!(
-                "SELECT run_id, count(*) FILTER (WHERE flags <> '{{}}') AS flagged, count(*) AS rows
-                 FROM {} GROUP BY run_id",
-                t.name()
-            )
-        })
-        .collect::<Vec<_>>()
-        .join(" UNION ALL ");
+    let flagged = per_table(|t| {
+        format!(
+            "SELECT run_id, count(*) FILTER (WHERE flags <> '{{}}') AS flagged, count(*) AS rows
+             FROM {t} GROUP BY run_id"
+        )
+    });
     let sql = format!(
         "WITH flagged AS ({flagged})
          SELECT regexp_replace(i.source, '/[^/]*$', '') AS source, count(*),
@@ -498,14 +508,17 @@ async fn histogram(
     Ok(Some(Histogram { min, max, counts }))
 }
 
+/// The newest [`TREND_LOADS`] loads, oldest first.
 async fn trend(
     tx: &tokio_postgres::Transaction<'_>,
 ) -> Result<Vec<TrendPoint>, tokio_postgres::Error> {
     Ok(tx
         .query(
-            "SELECT run_id, table_name, started_at, raw_rows, quarantined_rows, duplicate_rows
-             FROM ingest_run WHERE status = 'loaded' ORDER BY started_at, run_id",
-            &[],
+            "SELECT * FROM (
+                 SELECT run_id, table_name, started_at, raw_rows, quarantined_rows
+                 FROM ingest_run WHERE status = 'loaded' ORDER BY run_id DESC LIMIT $1) newest
+             ORDER BY run_id",
+            &[&TREND_LOADS],
         )
         .await?
         .iter()
@@ -517,7 +530,6 @@ async fn trend(
                 started_at: r.get(2),
                 raw_rows: raw,
                 quarantine_rate: share(r.get(4), raw),
-                duplicate_share: share(r.get(5), raw),
             }
         })
         .collect())
@@ -527,18 +539,14 @@ async fn trend(
 async fn values(
     tx: &tokio_postgres::Transaction<'_>,
 ) -> Result<Vec<ValueCount>, tokio_postgres::Error> {
-    let union = Table::ALL
-        .iter()
-        .map(|t| {
-            format!(
-                "(SELECT '{0}'::text AS table_name, e.key AS col, e.value #>> '{{}}' AS val, count(*) AS n
-                  FROM {0} CROSS JOIN LATERAL jsonb_each(raw_values) AS e
-                  WHERE raw_values IS NOT NULL GROUP BY 2, 3)",
-                t.name()
-            )
-        })
-        .collect::<Vec<_>>()
-        .join(" UNION ALL ");
+    let union = per_table(|t| {
+        format!(
+            "(SELECT '{t}'::text AS table_name, e.key AS col, e.value #>> '{{}}' AS val,
+                     count(*) AS n
+              FROM {t} CROSS JOIN LATERAL jsonb_each(raw_values) AS e
+              WHERE raw_values IS NOT NULL GROUP BY 2, 3)"
+        )
+    });
     let sql = format!(
         "SELECT table_name, col, val, n FROM (
              SELECT *, row_number() OVER (PARTITION BY table_name, col ORDER BY n DESC, val) AS k
@@ -585,32 +593,14 @@ pub async fn run_detail(
     client: &Client,
     run_id: i64,
 ) -> Result<Option<RunDetail>, tokio_postgres::Error> {
-    let Some(r) = client
-        .query_opt(
-            "SELECT run_id, table_name, source, status, error, raw_rows, loaded_rows,
-                    duplicate_rows, quarantined_rows, started_at,
-                    extract(epoch FROM finished_at - started_at)::float8,
-                    source_version, sha256, bytes, finished_at
-             FROM ingest_run WHERE run_id = $1 AND status <> 'loading'",
-            &[&run_id],
-        )
-        .await?
-    else {
+    let sql = format!(
+        "SELECT {LOAD_COLUMNS}, source_version, sha256, bytes, finished_at
+         FROM ingest_run WHERE run_id = $1 AND status <> 'loading'"
+    );
+    let Some(r) = client.query_opt(&sql, &[&run_id]).await? else {
         return Ok(None);
     };
-    let load = Load {
-        run_id: r.get(0),
-        table: r.get(1),
-        source: r.get(2),
-        status: r.get(3),
-        error: r.get(4),
-        raw_rows: r.get(5),
-        loaded_rows: r.get(6),
-        duplicate_rows: r.get(7),
-        quarantined_rows: r.get(8),
-        started_at: r.get(9),
-        seconds: r.get(10),
-    };
+    let load = load_of(&r);
     let quarantine = client
         .query(
             "SELECT reason, count(*), (array_agg(source_line ORDER BY source_line))[1:$2]

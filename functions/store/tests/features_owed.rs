@@ -6,35 +6,9 @@ use std::time::Duration;
 
 use medrec_store::features::{owe, owed, refresh};
 use medrec_store::vendor::{ingest_vendor_file, VendorSource};
-use medrec_testkit::{count, load_sample, TestDb};
+use medrec_testkit::{count, load_sample, stale_features, TestDb};
 use serde_json::json;
 use tokio_postgres::Client;
-
-/// Stored rows that differ from a clean recompute of everyone (either way), as `person_id`s.
-pub async fn stale_persons(client: &Client) -> Vec<i64> {
-    let columns = "person_id, index_date, taking_alpha_blockers, hgb_latest, hgb_latest_date, \
-        encounters_6m, bp_systolic_latest, bp_diastolic_latest, bp_latest_date, bmi_latest, \
-        a1c_latest, creatinine_latest, ldl_latest, smoking_status, active_medications_12m, \
-        condition_categories, abnormal_lab_share_12m";
-    client
-        .query(
-            &format!(
-                "SELECT DISTINCT person_id FROM (
-                     (SELECT {columns} FROM person_features_as_of(NULL, NULL)
-                      EXCEPT SELECT {columns} FROM person_features)
-                     UNION ALL
-                     (SELECT {columns} FROM person_features
-                      EXCEPT SELECT {columns} FROM person_features_as_of(NULL, NULL))) d
-                 ORDER BY 1"
-            ),
-            &[],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect()
-}
 
 async fn sample_db() -> (TestDb, Client) {
     let db = TestDb::migrated().await.unwrap();
@@ -120,7 +94,7 @@ async fn loads_record_their_persons_owed_and_a_refresh_settles_what_it_computed(
         count(&client, "SELECT count(*) FROM features_owed").await,
         0
     );
-    assert_eq!(stale_persons(&client).await, Vec::<i64>::new());
+    assert_eq!(stale_features(&client).await, Vec::<i64>::new());
     // The refresh's settings were its transaction's only (the connection may be pooled).
     let timeout: String = client
         .query_one("SHOW statement_timeout", &[])
@@ -200,7 +174,7 @@ async fn a_refresh_started_before_a_load_never_overwrites_one_started_after_it()
     let written = early_refresh.await.unwrap().unwrap();
     assert_eq!(written, 1, "only the early person's row is written");
     assert_eq!(index_date(&loader, person).await, after);
-    assert_eq!(stale_persons(&loader).await, Vec::<i64>::new());
+    assert_eq!(stale_features(&loader).await, Vec::<i64>::new());
     assert_eq!(
         count(&loader, "SELECT count(*) FROM features_owed").await,
         0
@@ -247,7 +221,7 @@ async fn overlapping_refreshes_of_the_same_persons_wait_for_each_other() {
             .await
             .unwrap();
         assert_eq!(
-            stale_persons(&loader).await,
+            stale_features(&loader).await,
             Vec::<i64>::new(),
             "round {round}"
         );

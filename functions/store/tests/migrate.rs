@@ -130,12 +130,9 @@ async fn row_versions(client: &Client) -> Vec<String> {
 }
 
 async fn vocabulary(client: &Client, table: &str) -> BTreeSet<String> {
-    client
-        .query(&format!("SELECT * FROM {table}"), &[])
+    medrec_testkit::column(client, &format!("SELECT * FROM {table}"))
         .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
+        .into_iter()
         .collect()
 }
 

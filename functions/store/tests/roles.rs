@@ -22,17 +22,12 @@ async fn connect_as(db: &TestDb, user: &str, role: Role) -> Client {
 
 /// Every table and view of the schema.
 async fn relations(client: &Client) -> Vec<String> {
-    client
-        .query(
-            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-             WHERE n.nspname = 'public' AND c.relkind IN ('r', 'v', 'p') ORDER BY 1",
-            &[],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect()
+    medrec_testkit::column(
+        client,
+        "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE n.nspname = 'public' AND c.relkind IN ('r', 'v', 'p') ORDER BY 1",
+    )
+    .await
 }
 
 async fn refused(client: &Client, sql: &str) {

@@ -54,6 +54,40 @@ pub async fn count(client: &Client, sql: &str) -> i64 {
     client.query_one(sql, &[]).await.unwrap().get(0)
 }
 
+/// The first column of every row of `sql`, in the order returned.
+pub async fn column<T: tokio_postgres::types::FromSqlOwned>(client: &Client, sql: &str) -> Vec<T> {
+    client
+        .query(sql, &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
+/// The persons whose stored features (`person_features`) differ from a clean recompute of
+/// everyone (`person_features_as_of(NULL, NULL)`), either way, by every catalogue feature:
+/// empty when nothing derived is missing or stale.
+pub async fn stale_features(client: &Client) -> Vec<i64> {
+    let columns = std::iter::once("person_id")
+        .chain(medrec_core::features::FEATURES.iter().map(|f| f.name))
+        .collect::<Vec<_>>()
+        .join(", ");
+    column(
+        client,
+        &format!(
+            "SELECT DISTINCT person_id FROM (
+                 (SELECT {columns} FROM person_features_as_of(NULL, NULL)
+                  EXCEPT SELECT {columns} FROM person_features)
+                 UNION ALL
+                 (SELECT {columns} FROM person_features
+                  EXCEPT SELECT {columns} FROM person_features_as_of(NULL, NULL))) d
+             ORDER BY 1"
+        ),
+    )
+    .await
+}
+
 /// An order-independent checksum of the whole contents of `tables`: one md5 per table (of its
 /// rows as text, sorted), concatenated.
 pub async fn checksum(client: &Client, tables: &[&str]) -> String {

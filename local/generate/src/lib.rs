@@ -22,11 +22,11 @@ mod test_results;
 mod vocab;
 
 use std::fs::{self, File};
-use std::io::{self, BufWriter, IsTerminal, Write};
+use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{bail, Context};
 use medrec_core::Table;
@@ -73,7 +73,16 @@ pub struct GenerateArgs {
     only: Option<u64>,
     /// No progress on stderr (the summary is printed all the same).
     #[arg(long)]
-    quiet: bool,
+    pub quiet: bool,
+}
+
+/// How far a run has got, for a progress display: `done` of `total` units (a person in one
+/// table's file, or one person's JSON file) for `persons` persons.
+#[derive(Debug, Default)]
+pub struct Counter {
+    pub done: AtomicU64,
+    pub total: AtomicU64,
+    pub persons: AtomicU64,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -105,9 +114,8 @@ pub struct Config {
     vendor_id: String,
     version: u32,
     only: Option<u64>,
-    quiet: bool,
-    /// Persons written so far, summed over the writers (each CSV writer counts every person).
-    done: Arc<AtomicU64>,
+    /// Units written so far, summed over the writers (each CSV writer counts every person).
+    progress: Arc<Counter>,
 }
 
 impl TryFrom<GenerateArgs> for Config {
@@ -145,8 +153,7 @@ impl TryFrom<GenerateArgs> for Config {
         };
         Ok(Config {
             persons: a.persons,
-            quiet: a.quiet,
-            done: Arc::new(AtomicU64::new(0)),
+            progress: Arc::default(),
             seed: a.seed,
             out: a.out,
             first_id: a.first_person_id,
@@ -331,7 +338,7 @@ fn write_table<G: TableGen>(g: &G, cfg: &Config, vocab: &Vocab) -> anyhow::Resul
             })?;
             written.rows += rows;
             written.persons += u64::from(rows > 0);
-            cfg.done.fetch_add(1, Ordering::Relaxed);
+            cfg.progress.done.fetch_add(1, Ordering::Relaxed);
         }
         out.flush()
     })();
@@ -439,7 +446,7 @@ fn write_json(cfg: &Config, vocab: &Vocab) -> anyhow::Result<Vec<Written>> {
                         fs::write(&path, &buf)
                             .with_context(|| format!("writing {}", path.display()))?;
                         written.persons += 1;
-                        cfg.done.fetch_add(1, Ordering::Relaxed);
+                        cfg.progress.done.fetch_add(1, Ordering::Relaxed);
                         written.rows += rows.iter().sum::<u64>();
                         written.bytes += buf.len() as u64;
                     }
@@ -465,28 +472,24 @@ fn write_json(cfg: &Config, vocab: &Vocab) -> anyhow::Result<Vec<Written>> {
     Ok(vec![total])
 }
 
-pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
-    let cfg = Config::try_from(args)?;
+/// Writes the files `args` asks for; `counter` follows how far it has got.
+pub fn run(args: GenerateArgs, counter: Arc<Counter>) -> anyhow::Result<()> {
+    let mut cfg = Config::try_from(args)?;
     fs::create_dir_all(&cfg.out).with_context(|| format!("creating {}", cfg.out.display()))?;
     let started = Instant::now();
     let vocab = Vocab::new();
     let persons = cfg.only.unwrap_or(cfg.persons);
-    let total = match cfg.format {
-        Format::Csv => persons * Table::ALL.len() as u64,
-        Format::Json => persons,
+    let per_person = match cfg.format {
+        Format::Csv => Table::ALL.len() as u64,
+        Format::Json => 1,
     };
-    let stop = AtomicBool::new(false);
-    let written = std::thread::scope(|s| {
-        if !cfg.quiet {
-            s.spawn(|| show_progress(&cfg.done, total, persons, &stop, started));
-        }
-        let written = match cfg.format {
-            Format::Csv => write_csv(&cfg, &vocab),
-            Format::Json => write_json(&cfg, &vocab),
-        };
-        stop.store(true, Ordering::Relaxed);
-        written
-    })?;
+    counter.persons.store(persons, Ordering::Relaxed);
+    counter.total.store(persons * per_person, Ordering::Relaxed);
+    cfg.progress = counter;
+    let written = match cfg.format {
+        Format::Csv => write_csv(&cfg, &vocab)?,
+        Format::Json => write_json(&cfg, &vocab)?,
+    };
     report(
         &cfg.out,
         cfg.format,
@@ -494,63 +497,6 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
         started.elapsed().as_secs_f64(),
     );
     Ok(())
-}
-
-/// How often the plain progress line is printed when stderr is not a terminal
-/// (`MEDREC_PROGRESS_EVERY_MS` overrides it).
-pub const PROGRESS_EVERY: Duration = Duration::from_secs(5);
-
-/// Persons written, the rate and the time left: a live bar on a terminal, a plain line every
-/// [`PROGRESS_EVERY`] elsewhere, until `stop`.
-fn show_progress(done: &AtomicU64, total: u64, persons: u64, stop: &AtomicBool, started: Instant) {
-    let every = std::env::var("MEDREC_PROGRESS_EVERY_MS")
-        .ok()
-        .and_then(|ms| ms.parse().ok())
-        .map_or(PROGRESS_EVERY, Duration::from_millis);
-    let line = || {
-        let done = done.load(Ordering::Relaxed).min(total);
-        let share = done as f64 / total.max(1) as f64;
-        let elapsed = started.elapsed().as_secs_f64().max(0.001);
-        let left = if done > 0 {
-            format!(
-                ", {:.0} s left",
-                elapsed * (total - done) as f64 / done as f64
-            )
-        } else {
-            String::new()
-        };
-        format!(
-            "{:.0} % of {persons} persons, {:.0} persons/s{left}",
-            share * 100.0,
-            share * persons as f64 / elapsed
-        )
-    };
-    let bar = std::io::stderr().is_terminal().then(|| {
-        let bar = indicatif::ProgressBar::with_draw_target(
-            Some(total),
-            indicatif::ProgressDrawTarget::stderr(),
-        );
-        bar.set_style(indicatif::ProgressStyle::with_template("{bar:30} {msg}").expect("template"));
-        bar
-    });
-    let mut last = Instant::now();
-    while !stop.load(Ordering::Relaxed) {
-        std::thread::sleep(Duration::from_millis(50));
-        match &bar {
-            Some(bar) => {
-                bar.set_position(done.load(Ordering::Relaxed));
-                bar.set_message(line());
-            }
-            None if last.elapsed() >= every => {
-                eprintln!("progress: {}", line());
-                last = Instant::now();
-            }
-            None => {}
-        }
-    }
-    if let Some(bar) = bar {
-        bar.finish_and_clear();
-    }
 }
 
 fn report(out: &Path, format: Format, written: &[Written], seconds: f64) {
@@ -603,8 +549,7 @@ mod tests {
             vendor_id: "vendor-a".to_owned(),
             version,
             only,
-            quiet: true,
-            done: Arc::default(),
+            progress: Arc::default(),
         }
     }
 
