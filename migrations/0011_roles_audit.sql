@@ -8,23 +8,8 @@
 -- drops and creates) are covered; the default privileges below cover later tables for the
 -- writer between those runs.
 --
--- Roles are cluster-wide and many databases (the test databases) share one cluster: created
--- only when missing, and a concurrent creator winning the race is not an error.
-DO $$
-DECLARE
-    name text;
-BEGIN
-    FOREACH name IN ARRAY ARRAY['medrec_reader', 'medrec_writer'] LOOP
-        IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = name) THEN
-            BEGIN
-                EXECUTE format('CREATE ROLE %I NOLOGIN', name);
-            EXCEPTION WHEN duplicate_object OR unique_violation THEN
-                NULL;
-            END;
-        END IF;
-    END LOOP;
-END
-$$;
+-- The two roles exist: migrate() creates them, when the cluster lacks them, before any
+-- migration (medrec_store::roles::ENSURE_ROLES).
 
 -- Nobody but the owner creates objects (already so from PostgreSQL 15 on).
 REVOKE CREATE ON SCHEMA public FROM PUBLIC;

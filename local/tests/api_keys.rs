@@ -4,9 +4,8 @@
 
 use std::io::Write;
 use std::process::Stdio;
-use std::time::{Duration, Instant};
 
-use medrec_testkit::{curl, free_port, TestDb};
+use medrec_testkit::{curl, TestDb};
 
 use crate::medrec;
 
@@ -29,16 +28,6 @@ fn hash(key: &str) -> String {
     String::from_utf8(output.stdout).unwrap().trim().to_owned()
 }
 
-/// Kills the server on drop.
-struct Server(std::process::Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn serve_takes_hashed_keys_by_id_and_the_plain_local_one() {
     assert_eq!(
@@ -46,27 +35,11 @@ async fn serve_takes_hashed_keys_by_id_and_the_plain_local_one() {
         "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
     );
     let db = TestDb::with_sample().await.unwrap();
-    let port = free_port();
-    let _server = Server(
-        medrec()
-            .on(&db)
-            .command()
-            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+    let (_server, base) = crate::serve::serve_with(&db, |command| {
+        command
             .env("MEDREC_API_KEY", "plain-local-key")
-            .env("MEDREC_API_KEYS", format!("ops:{}", hash("ops-key-1")))
-            .stdin(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let base = format!("http://127.0.0.1:{port}");
-    let started = Instant::now();
-    while curl(&[&format!("{base}/health")]).0 != 200 {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "serve never answered"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+            .env("MEDREC_API_KEYS", format!("ops:{}", hash("ops-key-1")));
+    });
     let person = format!("{base}/persons/3591");
     assert_eq!(curl(&["-H", "x-api-key: ops-key-1", &person]).0, 200);
     assert_eq!(curl(&["-H", "x-api-key: plain-local-key", &person]).0, 200);
@@ -74,16 +47,11 @@ async fn serve_takes_hashed_keys_by_id_and_the_plain_local_one() {
         curl(&["-H", &format!("x-api-key: {}", hash("ops-key-1")), &person]).0,
         401
     );
-    let ids: Vec<String> = db
-        .client()
-        .await
-        .unwrap()
-        .query("SELECT key_id FROM access_audit ORDER BY audit_id", &[])
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let ids: Vec<String> = medrec_testkit::column(
+        &db.client().await.unwrap(),
+        "SELECT key_id FROM access_audit ORDER BY audit_id",
+    )
+    .await;
     assert_eq!(ids, ["ops", "local"]);
 
     // No key at all is refused at start.

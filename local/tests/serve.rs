@@ -2,7 +2,7 @@
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
-use std::process::Stdio;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use medrec_testkit::{curl, free_port, TestDb};
@@ -11,7 +11,7 @@ use serde_json::Value as Json;
 use crate::medrec;
 
 /// Kills the server on drop.
-struct Server(std::process::Child);
+pub struct Server(std::process::Child);
 
 impl Drop for Server {
     fn drop(&mut self) {
@@ -22,18 +22,21 @@ impl Drop for Server {
 
 /// `medrec serve` on a free port over `db`, once it answers; and its base URL.
 fn serve(db: &TestDb, extra: &[&str]) -> (Server, String) {
+    serve_with(db, |command| {
+        command.args(extra);
+    })
+}
+
+/// [`serve`] with its command changed by `configure` (arguments, environment) before it starts.
+pub fn serve_with(db: &TestDb, configure: impl FnOnce(&mut Command)) -> (Server, String) {
     let port = free_port();
-    let server = Server(
-        medrec()
-            .on(db)
-            .command()
-            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-            .args(extra)
-            .env("MEDREC_API_KEY", "serve-test-key")
-            .stdin(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let mut command = medrec().on(db).command();
+    command
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .env("MEDREC_API_KEY", "serve-test-key")
+        .stdin(Stdio::null());
+    configure(&mut command);
+    let server = Server(command.spawn().unwrap());
     let base = format!("http://127.0.0.1:{port}");
     let started = Instant::now();
     while curl(&[&format!("{base}/health")]).0 != 200 {

@@ -115,10 +115,8 @@ impl Params {
         let Some(text) = self.get(name) else {
             return Ok(None);
         };
-        match text.parse::<i64>() {
-            Ok(n) if (min..=max).contains(&n) && text.bytes().all(|b| b.is_ascii_digit()) => {
-                Ok(Some(n))
-            }
+        match digits(text) {
+            Some(n) if (min..=max).contains(&n) => Ok(Some(n)),
             _ => Err(Problem::bad_request(format!(
                 "{name} must be a whole number from {min} to {max}"
             ))),
@@ -164,6 +162,22 @@ impl Params {
 /// The `{id}` path parameter: a [`PersonId`] written in digits. The handlers take the path as a
 /// `Result` (never a rejection) and call this after checking the query, the order it has always
 /// had. `PersonId`'s `Deserialize` takes JSON integers only, so the text goes through `FromStr`.
+/// A whole number written as digits only (no sign, no spaces) that fits an `i64`.
+fn digits(text: &str) -> Option<i64> {
+    text.bytes()
+        .all(|b| b.is_ascii_digit())
+        .then(|| text.parse().ok())
+        .flatten()
+}
+
+/// A run id from the path: a positive whole number.
+pub fn run_id(path: Result<Path<String>, PathRejection>) -> Result<i64, Problem> {
+    path.ok()
+        .and_then(|Path(text)| digits(&text))
+        .filter(|id| *id > 0)
+        .ok_or_else(|| Problem::bad_request("the run id must be a positive whole number"))
+}
+
 pub fn person_id(path: Result<Path<String>, PathRejection>) -> Result<PersonId, Problem> {
     path.ok()
         .and_then(|Path(text)| text.parse().ok())

@@ -10,7 +10,7 @@ use axum::Json;
 use deadpool_postgres::Pool;
 use serde_json::json;
 
-use crate::params::Params;
+use crate::params::{run_id, Params};
 use crate::problem::Problem;
 
 pub async fn report(State(pool): State<Pool>, params: Params) -> Result<Response, Problem> {
@@ -31,17 +31,6 @@ pub async fn report(State(pool): State<Pool>, params: Params) -> Result<Response
         crate::report_page::render(&report),
     )
         .into_response())
-}
-
-/// A run id: a positive whole number.
-fn run_id(path: Result<Path<String>, PathRejection>) -> Result<i64, Problem> {
-    let Path(text) = path.map_err(|_| Problem::bad_request("the run id is not valid"))?;
-    match text.parse::<i64>() {
-        Ok(id) if id > 0 && text.bytes().all(|b| b.is_ascii_digit()) => Ok(id),
-        _ => Err(Problem::bad_request(
-            "the run id must be a positive whole number",
-        )),
-    }
 }
 
 pub async fn run(

@@ -1,19 +1,13 @@
 //! The features function: SQS batches of `{"person_ids": [..]}` messages. The ids of a batch are
 //! de-duplicated and recomputed in one set-based statement; a message that cannot be parsed is
 //! reported alone (partial batch failure), so a poisoned message reaches the DLQ without failing
-//! the others. Each batch also recomputes up to [`OWED_PER_BATCH`] persons that earlier runs
-//! left owed (the pipeline's `persons_changed`).
+//! the others. Each batch also recomputes up to `medrec_pipeline::FUNCTION_OWED_PER_BATCH`
+//! persons that earlier runs left owed (the pipeline's `persons_changed`).
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use deadpool_postgres::Pool;
 
 use crate::queue::PersonsMessage;
-
-/// Persons owed by earlier runs (`features_owed`: a load committed, its announcement or refresh
-/// lost) that one batch also recomputes, oldest first: bounded, so a batch stays well inside the
-/// function's 60 s (a chunk of 5,000 persons takes a few seconds at 1M persons), and what is left
-/// goes to the next batches.
-pub const OWED_PER_BATCH: usize = 5_000;
 
 pub struct FeaturesFunction {
     pool: Pool,
@@ -72,7 +66,7 @@ impl FeaturesFunction {
         let done = medrec_pipeline::persons_changed(
             &client,
             persons,
-            medrec_pipeline::Owed::AtMost(OWED_PER_BATCH),
+            medrec_pipeline::Owed::AtMost(medrec_pipeline::FUNCTION_OWED_PER_BATCH),
         )
         .await?;
         Ok(done.total())

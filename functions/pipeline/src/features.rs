@@ -18,6 +18,12 @@ pub const REFRESH_CHUNK: usize = 20_000;
 /// one statement, well inside the statement timeout, and settles everything owed.
 pub const FULL_REFRESH_FROM: usize = 100_000;
 
+/// Persons owed by earlier runs (`features_owed`: a load committed, its announcement or refresh
+/// lost) that one features-function batch also recomputes, oldest first: bounded, so a batch
+/// stays well inside the function's 60 s (5,000 persons take a few seconds at 1M persons), and
+/// what is left goes to the next batches.
+pub const FUNCTION_OWED_PER_BATCH: usize = 5_000;
+
 /// How much of what is owed a call also recomputes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Owed {

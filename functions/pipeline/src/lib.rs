@@ -20,6 +20,8 @@ mod object;
 pub mod ports;
 
 pub use error::{ErrorKind, PipelineError};
-pub use features::{persons_changed, Owed, Recomputed, FULL_REFRESH_FROM, REFRESH_CHUNK};
+pub use features::{
+    persons_changed, Owed, Recomputed, FULL_REFRESH_FROM, FUNCTION_OWED_PER_BATCH, REFRESH_CHUNK,
+};
 pub use object::{Accepts, ObjectKind, Pipeline, Processed, FUNCTION_MAX_CSV_BYTES};
 pub use ports::{ObjectRef, ObjectSource, Opened, PersonsSink};

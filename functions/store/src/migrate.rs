@@ -91,6 +91,9 @@ pub async fn migrate_with<'a>(
              applied_at timestamptz NOT NULL DEFAULT now());",
     )
     .await?;
+    tx.batch_execute(crate::roles::ENSURE_ROLES)
+        .await
+        .context("creating the group roles")?;
     let mut applied = apply_versioned(&tx, migrations).await?;
     sync_vocabularies(&tx).await?;
     applied.extend(apply_definitions(&tx, definitions).await?);

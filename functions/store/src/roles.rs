@@ -56,20 +56,7 @@ impl std::str::FromStr for Role {
 /// serves is added to the reader's list here; one the writer must change, to the writer's.
 pub const GRANTS: &str = r#"
 DO $grants$
-DECLARE
-    name text;
 BEGIN
-    -- The roles, if this cluster lacks them (a database restored into another cluster).
-    FOREACH name IN ARRAY ARRAY['medrec_reader', 'medrec_writer'] LOOP
-        IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = name) THEN
-            BEGIN
-                EXECUTE format('CREATE ROLE %I NOLOGIN', name);
-            EXCEPTION WHEN duplicate_object OR unique_violation THEN
-                NULL;
-            END;
-        END IF;
-    END LOOP;
-
     EXECUTE format('GRANT CONNECT ON DATABASE %I TO medrec_reader, medrec_writer',
                    current_database());
     -- The load stages rows in a temporary table.
@@ -95,6 +82,28 @@ BEGIN
     GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA public TO medrec_reader, medrec_writer;
 END
 $grants$;
+"#;
+
+/// The group roles, created when this cluster lacks them: `migrate()` runs it before any
+/// migration (0011 grants to them), so a database restored into another cluster gets them too.
+/// Roles are cluster-wide and many databases (the test databases) share one cluster: a
+/// concurrent creator winning the race is not an error.
+pub const ENSURE_ROLES: &str = r#"
+DO $roles$
+DECLARE
+    name text;
+BEGIN
+    FOREACH name IN ARRAY ARRAY['medrec_reader', 'medrec_writer'] LOOP
+        IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = name) THEN
+            BEGIN
+                EXECUTE format('CREATE ROLE %I NOLOGIN', name);
+            EXCEPTION WHEN duplicate_object OR unique_violation THEN
+                NULL;
+            END;
+        END IF;
+    END LOOP;
+END
+$roles$;
 "#;
 
 /// A login user's name: lower-case letters, digits and `_`, not a group role's or a system

@@ -70,24 +70,27 @@ impl Sweeper {
             SWEEP_EVERY.as_secs()
         );
         let mut sent: HashSet<(String, String)> = HashSet::new();
-        let mut shown = false;
+        let mut shown: Vec<Route> = Vec::new();
         loop {
-            if !shown {
-                if let Ok(routes) = self.routes().await {
-                    let prefixes: Vec<_> = routes.iter().map(|r| r.prefix.as_str()).collect();
-                    eprintln!("routed prefixes: {}", prefixes.join(" "));
-                    shown = !routes.is_empty();
-                }
-            }
-            if let Err(error) = self.sweep(&mut sent).await {
+            if let Err(error) = self.sweep(&mut sent, &mut shown).await {
                 eprintln!("sweep of s3://{}: {error:#}", self.bucket);
             }
             tokio::time::sleep(SWEEP_EVERY).await;
         }
     }
 
-    async fn sweep(&self, sent: &mut HashSet<(String, String)>) -> anyhow::Result<()> {
+    /// One sweep; the routes are printed when they change (`shown`: the last printed).
+    async fn sweep(
+        &self,
+        sent: &mut HashSet<(String, String)>,
+        shown: &mut Vec<Route>,
+    ) -> anyhow::Result<()> {
         let routes = self.routes().await?;
+        if routes != *shown {
+            let prefixes: Vec<_> = routes.iter().map(|r| r.prefix.as_str()).collect();
+            eprintln!("routed prefixes: {}", prefixes.join(" "));
+            shown.clone_from(&routes);
+        }
         let Some(first) = routes.first() else {
             return Ok(());
         };
