@@ -360,6 +360,22 @@ def run(persons: int, seed: int, seconds: int, first_id: int, admin_url: str, th
     features_10k_s = float(re.search(r"Time: ([\d.]+) ms", stdout).group(1)) / 1000
     log(f"features: all {len(ids)} persons in {features_full_s:.1f} s; {len(daily)} in {features_10k_s:.2f} s")
 
+    # A training set: one spine row per person, each at its own random cutoff (2020-2045).
+    rng = random.Random(seed)
+    spine = OUT / f"spine-{persons}-{seed}.csv"
+    with spine.open("w") as f:
+        f.write("person_id,cutoff,label\n")
+        for i in ids:
+            f.write(f"{i},{2020 + rng.randrange(26)}-{1 + rng.randrange(12):02d}-{1 + rng.randrange(28):02d},"
+                    f"{rng.randrange(2)}\n")
+    training_out = OUT / "training.parquet"
+    _, training_s, training_rss = timed([str(MEDREC), "features", "training-set", "--quiet", "--format", "parquet",
+                                         "--spine", str(spine), "--out", str(training_out)],
+                                        env={**os.environ, "DATABASE_URL": url})
+    log(f"training set: {len(ids)} spine rows in {training_s:.1f} s, peak RSS {training_rss:.0f} MB")
+    spine.unlink()
+    training_out.unlink()
+
     with tempfile.TemporaryDirectory(dir=OUT) as work:
         api = api_bench(url, first_id, persons, seed, seconds, Path(work))
     for name, r in api.items():
@@ -381,6 +397,9 @@ def run(persons: int, seed: int, seconds: int, first_id: int, admin_url: str, th
         "features_full_s": round(features_full_s, 2),
         "features_10k_persons": len(daily),
         "features_10k_s": round(features_10k_s, 3),
+        "training_set_rows": len(ids),
+        "training_set_s": round(training_s, 2),
+        "training_set_peak_rss_mb": round(training_rss, 1),
         "api_rps": api["person"]["rps"],
         "api_p50_ms": api["person"]["p50_ms"],
         "api_p99_ms": api["person"]["p99_ms"],

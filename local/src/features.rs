@@ -26,14 +26,28 @@ pub fn catalogue_path(csv: &Path) -> std::path::PathBuf {
     csv.with_extension("catalogue.json")
 }
 
-/// Rows per Parquet row group: each group's column values are buffered before writing.
-const ROW_GROUP_ROWS: usize = 100_000;
+/// Rows per Parquet row group: each group's rows are buffered before writing, about 3 KB a row
+/// as JSON values (measured: 100,000-row groups peaked at 300 MB).
+pub const ROW_GROUP_ROWS: usize = 16_384;
 
 /// `NaiveDate::num_days_from_ce` of 1970-01-01 (Parquet DATE counts days from it).
 const UNIX_EPOCH_DAYS_FROM_CE: i32 = 719_163;
 
+/// A feature's value as a CSV field: booleans `true`/`false`, NULL an empty field.
+pub fn csv_field(value: &Json) -> String {
+    match value {
+        Json::Null => String::new(),
+        Json::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// The feature fields of one row, in catalogue order.
+pub fn feature_fields(row: &PersonFeatures) -> impl Iterator<Item = String> + '_ {
+    FEATURES.iter().map(|f| csv_field(&row.values[f.name]))
+}
+
 /// Writes one row per person: `person_id` then every feature, named as in the catalogue.
-/// Booleans are `true`/`false`, NULL is an empty field.
 pub fn write_csv(rows: &[PersonFeatures], out: &Path) -> anyhow::Result<()> {
     let mut writer =
         csv::Writer::from_path(out).with_context(|| format!("creating {}", out.display()))?;
@@ -42,25 +56,174 @@ pub fn write_csv(rows: &[PersonFeatures], out: &Path) -> anyhow::Result<()> {
     writer.write_record(&header)?;
     for row in rows {
         let mut record = vec![row.person_id.to_string()];
-        record.extend(FEATURES.iter().map(|f| match &row.values[f.name] {
-            Json::Null => String::new(),
-            Json::String(s) => s.clone(),
-            other => other.to_string(),
-        }));
+        record.extend(feature_fields(row));
         writer.write_record(&record)?;
     }
     writer.flush()?;
     Ok(())
 }
 
-/// The Parquet schema of an export: `person_id` (INT64, required), then every feature,
-/// optional, in catalogue order. Dates are INT32 DATE, text is UTF-8 BYTE_ARRAY.
-fn parquet_schema() -> parquet::errors::Result<SchemaType> {
-    let mut fields = vec![Arc::new(
-        SchemaType::primitive_type_builder("person_id", PhysicalType::INT64)
-            .with_repetition(Repetition::REQUIRED)
-            .build()?,
-    )];
+/// A column written before the features, and how Parquet types it.
+#[derive(Debug, Clone)]
+pub enum Leading {
+    /// The row's person (INT64, required).
+    PersonId(String),
+    /// The row's cutoff (DATE, required).
+    Cutoff(String),
+    /// A passed-through text field (UTF-8, required), the row's `fields[index]`.
+    Text(String, usize),
+}
+
+impl Leading {
+    fn name(&self) -> &str {
+        match self {
+            Leading::PersonId(name) | Leading::Cutoff(name) | Leading::Text(name, _) => name,
+        }
+    }
+}
+
+/// One output row: its passed-through fields, its cutoff (if any) and its features.
+#[derive(Debug, Clone)]
+pub struct Example {
+    pub fields: Vec<String>,
+    pub cutoff: Option<NaiveDate>,
+    pub features: PersonFeatures,
+}
+
+impl From<PersonFeatures> for Example {
+    fn from(features: PersonFeatures) -> Self {
+        Example {
+            fields: Vec::new(),
+            cutoff: None,
+            features,
+        }
+    }
+}
+
+fn parquet_date(date: NaiveDate) -> i32 {
+    date.num_days_from_ce() - UNIX_EPOCH_DAYS_FROM_CE
+}
+
+/// A Parquet file of features written a row group at a time: the leading columns, then every
+/// feature, optional, in catalogue order. Dates are INT32 DATE, text is UTF-8 BYTE_ARRAY,
+/// uncompressed. The catalogue (`medrec_core::features::catalogue`, with whatever the caller
+/// added) goes into the file's key-value metadata under [`CATALOGUE_KEY`].
+pub struct ParquetOut {
+    writer: SerializedFileWriter<File>,
+    leading: Vec<Leading>,
+    path: std::path::PathBuf,
+}
+
+impl ParquetOut {
+    pub fn create(out: &Path, leading: Vec<Leading>, catalogue: &Json) -> anyhow::Result<Self> {
+        let file = File::create(out).with_context(|| format!("creating {}", out.display()))?;
+        let properties = WriterProperties::builder()
+            .set_compression(Compression::UNCOMPRESSED)
+            .set_key_value_metadata(Some(vec![KeyValue::new(
+                CATALOGUE_KEY.to_owned(),
+                catalogue.to_string(),
+            )]))
+            .build();
+        let writer = SerializedFileWriter::new(
+            file,
+            Arc::new(parquet_schema(&leading)?),
+            Arc::new(properties),
+        )?;
+        Ok(ParquetOut {
+            writer,
+            leading,
+            path: out.to_owned(),
+        })
+    }
+
+    /// Writes `rows` as one row group (callers keep groups to about [`ROW_GROUP_ROWS`]).
+    pub fn write_group(&mut self, rows: &[Example]) -> anyhow::Result<()> {
+        let mut group = self.writer.next_row_group()?;
+        for lead in &self.leading {
+            let mut column = group
+                .next_column()?
+                .with_context(|| format!("parquet writer has no {} column", lead.name()))?;
+            match lead {
+                Leading::PersonId(_) => {
+                    let ids: Vec<i64> = rows.iter().map(|r| r.features.person_id).collect();
+                    column.typed::<Int64Type>().write_batch(&ids, None, None)?;
+                }
+                Leading::Cutoff(_) => {
+                    let dates = rows
+                        .iter()
+                        .map(|r| r.cutoff.map(parquet_date).context("a row has no cutoff"))
+                        .collect::<anyhow::Result<Vec<i32>>>()?;
+                    column
+                        .typed::<Int32Type>()
+                        .write_batch(&dates, None, None)?;
+                }
+                Leading::Text(_, index) => {
+                    let texts: Vec<ByteArray> = rows
+                        .iter()
+                        .map(|r| ByteArray::from(r.fields[*index].as_str()))
+                        .collect();
+                    column
+                        .typed::<ByteArrayType>()
+                        .write_batch(&texts, None, None)?;
+                }
+            }
+            column.close()?;
+        }
+        for feature in FEATURES {
+            let mut column = group
+                .next_column()?
+                .with_context(|| format!("parquet writer has no {} column", feature.name))?;
+            match feature.kind {
+                FeatureKind::Bool => {
+                    write_optional::<BoolType>(&mut column, rows, feature, Json::as_bool)?
+                }
+                FeatureKind::Int => write_optional::<Int32Type>(&mut column, rows, feature, |v| {
+                    v.as_i64().and_then(|n| i32::try_from(n).ok())
+                })?,
+                FeatureKind::Float => {
+                    write_optional::<DoubleType>(&mut column, rows, feature, Json::as_f64)?
+                }
+                FeatureKind::Date => {
+                    write_optional::<Int32Type>(&mut column, rows, feature, |v| {
+                        Some(parquet_date(v.as_str()?.parse().ok()?))
+                    })?
+                }
+                FeatureKind::Text => {
+                    write_optional::<ByteArrayType>(&mut column, rows, feature, |v| {
+                        v.as_str().map(ByteArray::from)
+                    })?
+                }
+            }
+            column.close()?;
+        }
+        group.close()?;
+        Ok(())
+    }
+
+    pub fn close(self) -> anyhow::Result<()> {
+        self.writer
+            .close()
+            .with_context(|| format!("writing {}", self.path.display()))?;
+        Ok(())
+    }
+}
+
+/// The Parquet schema: the leading columns (required), then every feature (optional).
+fn parquet_schema(leading: &[Leading]) -> parquet::errors::Result<SchemaType> {
+    let mut fields = Vec::new();
+    for lead in leading {
+        let (physical, logical) = match lead {
+            Leading::PersonId(_) => (PhysicalType::INT64, None),
+            Leading::Cutoff(_) => (PhysicalType::INT32, Some(LogicalType::Date)),
+            Leading::Text(..) => (PhysicalType::BYTE_ARRAY, Some(LogicalType::String)),
+        };
+        fields.push(Arc::new(
+            SchemaType::primitive_type_builder(lead.name(), physical)
+                .with_repetition(Repetition::REQUIRED)
+                .with_logical_type(logical)
+                .build()?,
+        ));
+    }
     for feature in FEATURES {
         let (physical, logical) = match feature.kind {
             FeatureKind::Bool => (PhysicalType::BOOLEAN, None),
@@ -81,78 +244,41 @@ fn parquet_schema() -> parquet::errors::Result<SchemaType> {
         .build()
 }
 
-/// Writes one row per person, typed as in [`parquet_schema`]; NULL is an absent value
-/// (definition level 0). Uncompressed, in row groups of at most [`ROW_GROUP_ROWS`] rows.
-/// The catalogue (`medrec_core::features::catalogue`) goes into the file's key-value metadata
-/// under [`CATALOGUE_KEY`].
-pub fn write_parquet(rows: &[PersonFeatures], out: &Path, catalogue: &Json) -> anyhow::Result<()> {
-    let file = File::create(out).with_context(|| format!("creating {}", out.display()))?;
-    let properties = WriterProperties::builder()
-        .set_compression(Compression::UNCOMPRESSED)
-        .set_key_value_metadata(Some(vec![KeyValue::new(
-            CATALOGUE_KEY.to_owned(),
-            catalogue.to_string(),
-        )]))
-        .build();
-    let mut writer =
-        SerializedFileWriter::new(file, Arc::new(parquet_schema()?), Arc::new(properties))?;
-    for group in rows.chunks(ROW_GROUP_ROWS) {
-        let mut group_writer = writer.next_row_group()?;
-        let mut column = group_writer
-            .next_column()?
-            .context("parquet writer has no person_id column")?;
-        let ids: Vec<i64> = group.iter().map(|r| r.person_id).collect();
-        column.typed::<Int64Type>().write_batch(&ids, None, None)?;
-        column.close()?;
-        for feature in FEATURES {
-            let mut column = group_writer
-                .next_column()?
-                .with_context(|| format!("parquet writer has no {} column", feature.name))?;
-            match feature.kind {
-                FeatureKind::Bool => {
-                    write_optional::<BoolType>(&mut column, group, feature, Json::as_bool)?
-                }
-                FeatureKind::Int => {
-                    write_optional::<Int32Type>(&mut column, group, feature, |v| {
-                        v.as_i64().and_then(|n| i32::try_from(n).ok())
-                    })?
-                }
-                FeatureKind::Float => {
-                    write_optional::<DoubleType>(&mut column, group, feature, Json::as_f64)?
-                }
-                FeatureKind::Date => {
-                    write_optional::<Int32Type>(&mut column, group, feature, |v| {
-                        let date: NaiveDate = v.as_str()?.parse().ok()?;
-                        Some(date.num_days_from_ce() - UNIX_EPOCH_DAYS_FROM_CE)
-                    })?
-                }
-                FeatureKind::Text => {
-                    write_optional::<ByteArrayType>(&mut column, group, feature, |v| {
-                        v.as_str().map(ByteArray::from)
-                    })?
-                }
-            }
-            column.close()?;
+/// Writes one row per person (`person_id`, then every feature) in row groups of at most
+/// [`ROW_GROUP_ROWS`] rows.
+pub fn write_parquet(
+    rows: Vec<PersonFeatures>,
+    out: &Path,
+    catalogue: &Json,
+) -> anyhow::Result<()> {
+    let mut parquet =
+        ParquetOut::create(out, vec![Leading::PersonId("person_id".into())], catalogue)?;
+    let mut group = Vec::with_capacity(ROW_GROUP_ROWS.min(rows.len()));
+    for row in rows {
+        group.push(Example::from(row));
+        if group.len() == ROW_GROUP_ROWS {
+            parquet.write_group(&group)?;
+            group.clear();
         }
-        group_writer.close()?;
     }
-    writer
-        .close()
-        .with_context(|| format!("writing {}", out.display()))?;
-    Ok(())
+    if !group.is_empty() {
+        parquet.write_group(&group)?;
+    }
+    parquet.close()
 }
 
 /// Writes one optional column of a row group: the non-NULL values converted by `convert`
 /// (`None`: the JSON value is not of the feature's kind), and a definition level per row.
 fn write_optional<T: DataType>(
     column: &mut SerializedColumnWriter<'_>,
-    rows: &[PersonFeatures],
+    rows: &[Example],
     feature: &Feature,
     convert: impl Fn(&Json) -> Option<T::T>,
 ) -> anyhow::Result<()> {
     let mut values = Vec::with_capacity(rows.len());
     let mut levels = Vec::with_capacity(rows.len());
     for row in rows {
+        let row = &row.features;
         match row.values.get(feature.name) {
             Some(Json::Null) => levels.push(0),
             Some(value) => {
@@ -195,7 +321,9 @@ pub async fn export(
         std::fs::write(&path, serde_json::to_string_pretty(&catalogue)?)
             .with_context(|| format!("writing {}", path.display()))?;
     } else {
-        write_parquet(&rows, out, &catalogue)?;
+        let n = rows.len();
+        write_parquet(rows, out, &catalogue)?;
+        return Ok(n);
     }
     Ok(rows.len())
 }

@@ -8,6 +8,7 @@ mod progress;
 mod report;
 mod runs;
 mod serve;
+mod training;
 
 use std::path::PathBuf;
 
@@ -153,6 +154,30 @@ enum FeaturesCommand {
         #[arg(long)]
         as_of: Option<chrono::NaiveDate>,
     },
+    /// Write one row per spine row: its columns, then every feature as of its cutoff (a
+    /// point-in-time join; docs/features.md, "Training sets").
+    TrainingSet {
+        /// A CSV with person_id, cutoff (YYYY-MM-DD) and any other columns (passed through).
+        #[arg(long)]
+        spine: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value = "csv")]
+        format: training::Format,
+        /// Read the tables as known at this instant (RFC 3339): only rows of runs finished by
+        /// then count, and rows a vendor file replaced later come back.
+        #[arg(long, value_parser = parse_instant)]
+        known_at: Option<chrono::DateTime<chrono::Utc>>,
+        /// No progress display.
+        #[arg(long)]
+        quiet: bool,
+    },
+}
+
+fn parse_instant(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    chrono::DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .map_err(|e| format!("{s:?} is not an RFC 3339 instant (2026-12-01T09:30:00Z): {e}"))
 }
 
 #[derive(Subcommand)]
@@ -281,6 +306,26 @@ async fn main() -> anyhow::Result<()> {
                 FeaturesCommand::Export { format, out, as_of } => {
                     let n = features::export(&client, &format, &out, as_of).await?;
                     println!("wrote {n} person(s) to {}", out.display());
+                }
+                FeaturesCommand::TrainingSet {
+                    spine,
+                    out,
+                    format,
+                    known_at,
+                    quiet,
+                } => {
+                    let written =
+                        training::write(&client, &spine, &out, format, known_at, quiet).await?;
+                    let known = match written.provenance.known_at {
+                        Some(t) => format!(", as known at {}", t.to_rfc3339()),
+                        None => String::new(),
+                    };
+                    println!(
+                        "wrote {} training row(s) to {} (definitions {}{known})",
+                        written.rows,
+                        out.display(),
+                        written.provenance.definitions_version
+                    );
                 }
             }
             Ok(())

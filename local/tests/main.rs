@@ -13,6 +13,7 @@ mod ingest_json;
 mod report;
 mod serve;
 mod test_targets;
+mod training;
 mod vendor_golden;
 
 /// The `medrec` binary cargo built for these tests.

@@ -7,11 +7,18 @@
 -- The version of the feature definitions below; stored with every computed row.
 CREATE OR REPLACE FUNCTION feature_definitions_version() RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
-RETURN '2026-12-02.1';
+RETURN '2026-12-02.2';
 
--- Features of the given persons (NULL: everyone) from events on or before p_as_of (NULL: all
--- events). "No data" is NULL, never false or zero. Windows end at the person's index date: the
--- latest encounter (R__20_events.sql) on or before p_as_of.
+-- Features at cutoffs, the one definition of every feature. Each input row (a "spine row") is a
+-- person and a cutoff: only events on or before the cutoff count (NULL: all events, and rx rows
+-- of unknown date too), and windows end at the row's index date, the latest encounter
+-- (R__20_events.sql) on or before it. "No data" is NULL, never false or zero; a row with a
+-- cutoff and no dated event on or before it has every feature NULL.
+--
+-- The rows are p_spine's (a table of spine_row, person_id, cutoff: a training set's examples,
+-- many per person if need be), or, when p_spine is NULL, one per person of p_persons (NULL:
+-- everyone), numbered by person_id, all at p_as_of. p_known_at (NULL: now) reads the tables as
+-- they were known at that instant (<table>_known_at, R__20_events.sql) instead of as they are.
 --
 -- A few persons cost a few persons' rows, not a scan of every table. The planner cannot narrow
 -- the encounter view (DISTINCT over a UNION ALL) through a join with the requested persons, and
@@ -21,14 +28,18 @@ RETURN '2026-12-02.1';
 -- `person_id = ANY (persons)` (`__persons__` below), which the planner pushes into the view's
 -- arms and answers from the person_id indexes; for everyone (NULL) the restriction is `true` and
 -- the statement is the plain set-based one. The text is chosen before planning, so each case
--- gets the plan for its own shape.
+-- gets the plan for its own shape; so are the sources (`__labs__`: the table, or its known-at
+-- function).
 --
 -- Dropped first: CREATE OR REPLACE cannot change the columns returned, which adding a feature
 -- does. Nothing in the database depends on it (plpgsql bodies record no dependencies).
 DROP FUNCTION IF EXISTS person_features_as_of(bigint[], date);
+DROP FUNCTION IF EXISTS person_features_at(regclass, bigint[], date, timestamptz);
 
-CREATE FUNCTION person_features_as_of(p_persons bigint[], p_as_of date)
+CREATE FUNCTION person_features_at(
+    p_spine regclass, p_persons bigint[], p_as_of date, p_known_at timestamptz)
 RETURNS TABLE (
+    spine_row                    bigint,
     person_id                    bigint,
     index_date                   date,
     taking_alpha_blockers        boolean,
@@ -39,6 +50,7 @@ RETURNS TABLE (
     bp_diastolic_latest          integer,
     bp_latest_date               date,
     bmi_latest                   double precision,
+    bmi_latest_date              date,
     a1c_latest                   double precision,
     creatinine_latest            double precision,
     ldl_latest                   double precision,
@@ -51,110 +63,153 @@ LANGUAGE plpgsql STABLE
 -- Measured at 50k persons on 2 cores: the parallel plan for everyone took 3 minutes (workers
 -- re-running the shared CTEs), the serial one 0.9 s.
 SET max_parallel_workers_per_gather = 0
+-- The planner's row estimates for these joins are far too high, so JIT compiled every run: at
+-- 50k generated persons it spent 4-6 s of 10-13 s compiling; without it everyone took 7.5 s.
+SET jit = off
 AS $fn$
-BEGIN
-    RETURN QUERY EXECUTE replace($q$
-WITH p AS (
-    SELECT person_id FROM person
-    WHERE __persons__
+DECLARE
+    query  text := $q$
+WITH s AS MATERIALIZED (
+    __spine__
 ),
 enc AS (
-    SELECT e.person_id, e.encounter_date
-    FROM encounter e
+    SELECT s.spine_row, e.encounter_date
+    FROM __encounter__ e JOIN s USING (person_id)
     WHERE __persons__
-      AND ($2 IS NULL OR e.encounter_date <= $2)
+      AND (s.cutoff IS NULL OR e.encounter_date <= s.cutoff)
 ),
 idx AS (
-    SELECT person_id, max(encounter_date) AS index_date FROM enc GROUP BY person_id
+    SELECT spine_row, max(encounter_date) AS index_date FROM enc GROUP BY spine_row
+),
+-- The rows that get features: without a cutoff every one, with one those with an event on or
+-- before it.
+kept AS (
+    SELECT s.spine_row FROM s LEFT JOIN idx USING (spine_row)
+    WHERE s.cutoff IS NULL OR idx.index_date IS NOT NULL
 ),
 encounters AS (
     -- Both ends inclusive; "6 calendar months" as PostgreSQL's interval arithmetic
     -- (2034-08-31 minus 6 months is 2034-02-28).
-    SELECT i.person_id, count(*)::integer AS encounters_6m
-    FROM idx i JOIN enc e USING (person_id)
+    SELECT i.spine_row, count(*)::integer AS encounters_6m
+    FROM idx i JOIN enc e USING (spine_row)
     WHERE e.encounter_date >= (i.index_date - interval '6 months')::date
-    GROUP BY i.person_id
+    GROUP BY i.spine_row
 ),
 rx_p AS (
-    -- Rows of unknown date count only when no as-of date is asked for.
-    SELECT r.*
-    FROM rx r JOIN p USING (person_id)
+    -- Rows of unknown date count only without a cutoff.
+    SELECT s.spine_row, r.*
+    FROM __rx__ r JOIN s USING (person_id)
     WHERE __persons__
-      AND ($2 IS NULL OR coalesce(r.rx_date, r.start_date) <= $2)
+      AND (s.cutoff IS NULL OR coalesce(r.rx_date, r.start_date) <= s.cutoff)
 ),
 alpha AS (
     -- drug_class comes from the ingredient (RxNorm/DIN/name lookup), falling back to the
     -- rx_type label only for unknown drugs: HYTRIN counts, PROSCAR and alpha-lipoic acid do not.
-    SELECT person_id, coalesce(bool_or(drug_class = 'alpha_1_blocker'), false) AS taking_alpha_blockers
-    FROM rx_p GROUP BY person_id
+    SELECT spine_row, coalesce(bool_or(drug_class = 'alpha_1_blocker'), false) AS taking_alpha_blockers
+    FROM rx_p GROUP BY spine_row
 ),
 meds AS (
-    SELECT r.person_id, count(DISTINCT coalesce(r.ingredient, r.rx_name_norm))::integer AS active_medications_12m
-    FROM rx_p r JOIN idx i USING (person_id)
+    SELECT r.spine_row, count(DISTINCT coalesce(r.ingredient, r.rx_name_norm))::integer AS active_medications_12m
+    FROM rx_p r JOIN idx i USING (spine_row)
     WHERE r.rx_date BETWEEN (i.index_date - interval '12 months')::date AND i.index_date
-    GROUP BY r.person_id
+    GROUP BY r.spine_row
 ),
 labs_p AS (
-    SELECT l.*
-    FROM labs l JOIN p USING (person_id)
+    SELECT s.spine_row, l.*
+    FROM __labs__ l JOIN s USING (person_id)
     WHERE __persons__
-      AND l.feature_date IS NOT NULL AND ($2 IS NULL OR l.feature_date <= $2)
+      AND l.feature_date IS NOT NULL AND (s.cutoff IS NULL OR l.feature_date <= s.cutoff)
 ),
 latest_lab AS (
     -- Latest exact numeric result per analyte; same-day ties go to the later source line. A
     -- censored result (`<30`, `>14`: value_operator set) is a bound, not a value: it is skipped,
     -- and the latest exact one counts.
-    SELECT DISTINCT ON (person_id, analyte) person_id, analyte, value_num, feature_date
+    SELECT DISTINCT ON (spine_row, analyte) spine_row, analyte, value_num, feature_date
     FROM labs_p
     WHERE analyte IN ('hemoglobin', 'a1c', 'creatinine', 'ldl') AND value_num IS NOT NULL
       AND value_operator IS NULL
-    ORDER BY person_id, analyte, feature_date DESC, run_id DESC, source_line DESC
+    ORDER BY spine_row, analyte, feature_date DESC, run_id DESC, source_line DESC
 ),
 lab_share AS (
-    SELECT l.person_id, avg((l.flag_calc <> 'normal')::int)::double precision AS abnormal_lab_share_12m
-    FROM labs_p l JOIN idx i USING (person_id)
+    SELECT l.spine_row, avg((l.flag_calc <> 'normal')::int)::double precision AS abnormal_lab_share_12m
+    FROM labs_p l JOIN idx i USING (spine_row)
     WHERE l.flag_calc IS NOT NULL
       AND l.feature_date BETWEEN (i.index_date - interval '12 months')::date AND i.index_date
-    GROUP BY l.person_id
+    GROUP BY l.spine_row
 ),
 tests_p AS (
-    SELECT t.*
-    FROM tests t JOIN p USING (person_id)
+    SELECT s.spine_row, t.*
+    FROM __tests__ t JOIN s USING (person_id)
     WHERE __persons__
-      AND t.report_date IS NOT NULL AND ($2 IS NULL OR t.report_date <= $2)
+      AND t.report_date IS NOT NULL AND (s.cutoff IS NULL OR t.report_date <= s.cutoff)
 ),
 bp AS (
-    SELECT DISTINCT ON (person_id) person_id, systolic, diastolic, report_date
+    SELECT DISTINCT ON (spine_row) spine_row, systolic, diastolic, report_date
     FROM tests_p WHERE systolic IS NOT NULL AND diastolic IS NOT NULL
-    ORDER BY person_id, report_date DESC, run_id DESC, source_line DESC
+    ORDER BY spine_row, report_date DESC, run_id DESC, source_line DESC
 ),
 body AS (
-    -- Weight in pounds and height in inches (the only units in the feed; plausibility ranges
-    -- keep a stray unit out); BMI = 703 * lb / in^2.
-    SELECT DISTINCT ON (person_id, kind) person_id, kind, value_num
-    FROM (
-        SELECT person_id, report_date, run_id, source_line, value_num,
-               CASE lower(feature) WHEN 'weight' THEN 'weight' WHEN 'height' THEN 'height' WHEN 'bmi' THEN 'bmi' END AS kind
-        FROM tests_p
-        WHERE value_num IS NOT NULL AND value_operator IS NULL
+    -- Weight in kg, height in m, a recorded BMI in kg/m2, from the unit the tests cleaner
+    -- recorded (value_unit); a value without one is in the feed's implied unit (weight lb,
+    -- height in, BMI kg/m2: DATA_NOTES.md), and an unknown unit is no value. The plausibility
+    -- ranges (weight 50-700 lb, height 48-90 in, BMI 10-80) keep a stray unit out.
+    SELECT * FROM (
+        SELECT spine_row, report_date, run_id, source_line, kind,
+            CASE
+                WHEN kind = 'weight' AND unit = 'kg' THEN value_num
+                WHEN kind = 'weight' AND unit IN ('lb', 'lbs') THEN value_num * 0.45359237
+                WHEN kind = 'height' AND unit = 'm' THEN value_num
+                WHEN kind = 'height' AND unit = 'cm' THEN value_num / 100
+                WHEN kind = 'height' AND unit = 'in' THEN value_num * 0.0254
+                WHEN kind = 'bmi' AND unit = 'kg/m2' THEN value_num
+            END AS value_si
+        FROM (
+            SELECT spine_row, report_date, run_id, source_line, value_num, lower(feature) AS kind,
+                   coalesce(lower(value_unit),
+                            CASE lower(feature) WHEN 'weight' THEN 'lb' WHEN 'height' THEN 'in'
+                                                WHEN 'bmi' THEN 'kg/m2' END) AS unit
+            FROM tests_p
+            WHERE lower(feature) IN ('weight', 'height', 'bmi')
+              AND value_num IS NOT NULL AND value_operator IS NULL
+        ) u
     ) b
-    WHERE (kind = 'weight' AND value_num BETWEEN 50 AND 700)
-       OR (kind = 'height' AND value_num BETWEEN 48 AND 90)
-       OR (kind = 'bmi' AND value_num BETWEEN 10 AND 80)
-    ORDER BY person_id, kind, report_date DESC, run_id DESC, source_line DESC
+    WHERE (kind = 'weight' AND value_si BETWEEN 50 * 0.45359237 AND 700 * 0.45359237)
+       OR (kind = 'height' AND value_si BETWEEN 48 * 0.0254 AND 90 * 0.0254)
+       OR (kind = 'bmi' AND value_si BETWEEN 10 AND 80)
+),
+weight AS (
+    SELECT DISTINCT ON (spine_row) spine_row, value_si AS kg, report_date
+    FROM body WHERE kind = 'weight'
+    ORDER BY spine_row, report_date DESC, run_id DESC, source_line DESC
+),
+bmi_measured AS (
+    -- The latest weight over the square of the height measured nearest to it in time, at most
+    -- 3 years (1096 days) apart: an adult's height barely changes, and a far one is not paired.
+    SELECT DISTINCT ON (w.spine_row) w.spine_row, w.report_date,
+           round((w.kg / h.value_si ^ 2)::numeric, 2)::double precision AS bmi
+    FROM weight w JOIN body h ON h.spine_row = w.spine_row AND h.kind = 'height'
+    WHERE abs(h.report_date - w.report_date) <= 1096
+    ORDER BY w.spine_row, abs(h.report_date - w.report_date), h.report_date DESC,
+             h.run_id DESC, h.source_line DESC
+),
+bmi_recorded AS (
+    SELECT DISTINCT ON (spine_row) spine_row, value_si AS bmi, report_date
+    FROM body WHERE kind = 'bmi'
+    ORDER BY spine_row, report_date DESC, run_id DESC, source_line DESC
 ),
 bmi AS (
-    SELECT person_id,
-           coalesce(
-               round((703 * max(value_num) FILTER (WHERE kind = 'weight')
-                      / nullif(max(value_num) FILTER (WHERE kind = 'height') ^ 2, 0))::numeric, 2)::double precision,
-               max(value_num) FILTER (WHERE kind = 'bmi')) AS bmi_latest
-    FROM body GROUP BY person_id
+    -- A recorded BMI newer than the measured one wins; on the same day the measured one does.
+    SELECT spine_row,
+           CASE WHEN m.bmi IS NULL OR r.report_date > m.report_date THEN r.bmi ELSE m.bmi END
+               AS bmi_latest,
+           CASE WHEN m.bmi IS NULL OR r.report_date > m.report_date THEN r.report_date
+                ELSE m.report_date END AS bmi_latest_date
+    FROM bmi_measured m FULL JOIN bmi_recorded r USING (spine_row)
 ),
 smoking AS (
     -- Controlled vocabulary never / former / current / unknown from the latest smoking row.
     -- The value outranks the impairment label (3597: "Smoker" with "d/c smoking > 20 years").
-    SELECT DISTINCT ON (s.person_id) s.person_id,
+    SELECT DISTINCT ON (sm.spine_row) sm.spine_row,
         CASE
             WHEN v ~ '(d/c|discontinued|quit|former|ex-smoker|stopped)' THEN 'former'
             WHEN v ~ '(never|non-smoker|nonsmoker|non smoker|denies)' THEN 'never'
@@ -165,59 +220,96 @@ smoking AS (
             ELSE 'unknown'
         END AS smoking_status
     FROM (
-        SELECT l.person_id, l.report_date, l.run_id, l.source_line,
+        SELECT s.spine_row, l.report_date, l.run_id, l.source_line,
                lower(coalesce(l.value, '')) AS v, lower(coalesce(l.impairment, '')) AS i
-        FROM lifestyle l JOIN p USING (person_id)
+        FROM __lifestyle__ l JOIN s USING (person_id)
         WHERE __persons__
           AND lower(l.feature) = 'smoking'
-          AND ($2 IS NULL OR l.report_date <= $2)
-    ) s
-    ORDER BY s.person_id, s.report_date DESC NULLS LAST, s.run_id DESC, s.source_line DESC
+          AND (s.cutoff IS NULL OR l.report_date <= s.cutoff)
+    ) sm
+    ORDER BY sm.spine_row, sm.report_date DESC NULLS LAST, sm.run_id DESC, sm.source_line DESC
 ),
 conditions_p AS (
     -- No valid code among the person's conditions is no data (NULL), not zero categories.
-    SELECT c.person_id, nullif(count(DISTINCT left(c.icd_code, 3)), 0)::integer AS condition_categories
-    FROM conditions c JOIN p USING (person_id)
+    SELECT s.spine_row, nullif(count(DISTINCT left(c.icd_code, 3)), 0)::integer AS condition_categories
+    FROM __conditions__ c JOIN s USING (person_id)
     WHERE __persons__
-      AND ($2 IS NULL OR c.report_date <= $2)
-    GROUP BY c.person_id
+      AND (s.cutoff IS NULL OR c.report_date <= s.cutoff)
+    GROUP BY s.spine_row
 )
 SELECT
-    p.person_id,
+    s.spine_row,
+    s.person_id,
     idx.index_date,
     alpha.taking_alpha_blockers,
     hgb.value_num, hgb.feature_date,
     encounters.encounters_6m,
     bp.systolic, bp.diastolic, bp.report_date,
-    bmi.bmi_latest,
+    bmi.bmi_latest, bmi.bmi_latest_date,
     a1c.value_num,
     creatinine.value_num,
     ldl.value_num,
     smoking.smoking_status,
     -- A person with rx rows but none in the 12-month window takes no active medication.
-    CASE WHEN alpha.person_id IS NOT NULL AND idx.index_date IS NOT NULL
+    CASE WHEN alpha.spine_row IS NOT NULL AND idx.index_date IS NOT NULL
          THEN coalesce(meds.active_medications_12m, 0) END,
     conditions_p.condition_categories,
     lab_share.abnormal_lab_share_12m
-FROM p
-LEFT JOIN idx ON idx.person_id = p.person_id
-LEFT JOIN encounters ON encounters.person_id = p.person_id
-LEFT JOIN alpha ON alpha.person_id = p.person_id
-LEFT JOIN meds ON meds.person_id = p.person_id
-LEFT JOIN latest_lab hgb ON hgb.person_id = p.person_id AND hgb.analyte = 'hemoglobin'
-LEFT JOIN latest_lab a1c ON a1c.person_id = p.person_id AND a1c.analyte = 'a1c'
-LEFT JOIN latest_lab creatinine ON creatinine.person_id = p.person_id AND creatinine.analyte = 'creatinine'
-LEFT JOIN latest_lab ldl ON ldl.person_id = p.person_id AND ldl.analyte = 'ldl'
-LEFT JOIN lab_share ON lab_share.person_id = p.person_id
-LEFT JOIN bp ON bp.person_id = p.person_id
-LEFT JOIN bmi ON bmi.person_id = p.person_id
-LEFT JOIN smoking ON smoking.person_id = p.person_id
-LEFT JOIN conditions_p ON conditions_p.person_id = p.person_id
-    $q$, '__persons__',
-        CASE WHEN p_persons IS NULL THEN 'true' ELSE 'person_id = ANY ($1)' END)
-    USING p_persons, p_as_of;
+FROM s
+LEFT JOIN kept k ON k.spine_row = s.spine_row
+LEFT JOIN idx ON idx.spine_row = k.spine_row
+LEFT JOIN encounters ON encounters.spine_row = k.spine_row
+LEFT JOIN alpha ON alpha.spine_row = k.spine_row
+LEFT JOIN meds ON meds.spine_row = k.spine_row
+LEFT JOIN latest_lab hgb ON hgb.spine_row = k.spine_row AND hgb.analyte = 'hemoglobin'
+LEFT JOIN latest_lab a1c ON a1c.spine_row = k.spine_row AND a1c.analyte = 'a1c'
+LEFT JOIN latest_lab creatinine ON creatinine.spine_row = k.spine_row AND creatinine.analyte = 'creatinine'
+LEFT JOIN latest_lab ldl ON ldl.spine_row = k.spine_row AND ldl.analyte = 'ldl'
+LEFT JOIN lab_share ON lab_share.spine_row = k.spine_row
+LEFT JOIN bp ON bp.spine_row = k.spine_row
+LEFT JOIN bmi ON bmi.spine_row = k.spine_row
+LEFT JOIN smoking ON smoking.spine_row = k.spine_row
+LEFT JOIN conditions_p ON conditions_p.spine_row = k.spine_row
+$q$;
+    source text;
+BEGIN
+    query := replace(query, '__spine__', CASE
+        WHEN p_spine IS NULL THEN
+            'SELECT person_id AS spine_row, person_id, $2::date AS cutoff FROM person WHERE __persons__'
+        ELSE format('SELECT spine_row, person_id, cutoff FROM %s', p_spine) END);
+    query := replace(query, '__persons__',
+        CASE WHEN p_persons IS NULL THEN 'true' ELSE 'person_id = ANY ($1)' END);
+    FOREACH source IN ARRAY ARRAY['lifestyle', 'rx', 'conditions', 'labs', 'tests', 'encounter'] LOOP
+        query := replace(query, '__' || source || '__', CASE WHEN p_known_at IS NULL THEN source
+            ELSE format('%I($3)', source || '_known_at') END);
+    END LOOP;
+    RETURN QUERY EXECUTE query USING p_persons, p_as_of, p_known_at;
 END
 $fn$;
+
+-- Features of the given persons (NULL: everyone) from events on or before p_as_of (NULL: all
+-- events), as they are now: person_features_at without a spine. Its columns are that
+-- function's but spine_row, read from pg_proc, so the feature list is written once.
+DO $as_of$
+DECLARE
+    columns  text;
+    selected text;
+BEGIN
+    SELECT string_agg(format('%I %s', a.name, format_type(a.type, NULL)), ', ' ORDER BY a.n),
+           string_agg(format('f.%I', a.name), ', ' ORDER BY a.n)
+    INTO columns, selected
+    FROM pg_proc p,
+         unnest(p.proargnames, p.proallargtypes, p.proargmodes) WITH ORDINALITY AS a(name, type, mode, n)
+    WHERE p.oid = 'person_features_at(regclass, bigint[], date, timestamptz)'::regprocedure
+      AND a.mode = 't' AND a.name <> 'spine_row';
+    EXECUTE format($f$
+CREATE FUNCTION person_features_as_of(p_persons bigint[], p_as_of date)
+RETURNS TABLE (%s)
+LANGUAGE sql STABLE
+AS $body$ SELECT %s FROM person_features_at(NULL, p_persons, p_as_of, NULL) f $body$$f$,
+        columns, selected);
+END
+$as_of$;
 
 -- Recomputes the given persons (NULL: everyone) in one set-based statement; returns the number
 -- of rows written. The columns are person_features' own, read from the table and matched to the

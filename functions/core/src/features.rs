@@ -119,8 +119,18 @@ pub const FEATURES: &[Feature] = &[
         kind: Float,
         unit: Some("kg/m2"),
         tables: &[Table::Tests],
-        description: "BMI from the latest weight and height, else the latest recorded BMI",
-        null_means: "no plausible weight and height and no recorded BMI",
+        description: "latest BMI: the latest weight over the square of the height measured \
+                      nearest to it (at most 3 years apart), in the units recorded (no unit: lb \
+                      and in); a recorded BMI newer than that weight wins",
+        null_means: "no plausible weight with a height within 3 years, and no recorded BMI",
+    },
+    Feature {
+        name: "bmi_latest_date",
+        kind: Date,
+        unit: None,
+        tables: &[Table::Tests],
+        description: "date of bmi_latest (the weight's, or the recorded BMI's)",
+        null_means: "as bmi_latest",
     },
     Feature {
         name: "a1c_latest",

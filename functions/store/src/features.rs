@@ -111,7 +111,7 @@ pub struct PersonFeatures {
 }
 
 /// The feature columns in catalogue order, each prefixed (`"f."`, or `""` for none).
-fn select_list(prefix: &str) -> String {
+pub(crate) fn select_list(prefix: &str) -> String {
     FEATURES
         .iter()
         .map(|f| format!("{prefix}{}", f.name))
@@ -165,7 +165,7 @@ pub async fn read(
     Ok(rows.iter().map(to_features).collect())
 }
 
-fn to_features(row: &Row) -> PersonFeatures {
+pub(crate) fn to_features(row: &Row) -> PersonFeatures {
     let mut values = Map::new();
     for (i, feature) in FEATURES.iter().enumerate() {
         let column = i + 1;
@@ -281,11 +281,11 @@ pub async fn for_person(
 mod tests {
     use super::*;
 
-    /// `(column, type)` as `person_features_as_of`'s `RETURNS TABLE` declares them in its file.
+    /// `(column, type)` as `person_features_at`'s `RETURNS TABLE` declares them in its file.
     fn declared_columns(sql: &str) -> Vec<(String, String)> {
         let function = sql
-            .find("CREATE FUNCTION person_features_as_of(")
-            .expect("R__30_features.sql creates person_features_as_of");
+            .find("CREATE FUNCTION person_features_at(")
+            .expect("R__30_features.sql creates person_features_at");
         let open =
             function + sql[function..].find("RETURNS TABLE (").unwrap() + "RETURNS TABLE (".len();
         let close = open + sql[open..].find("\n)").unwrap();
@@ -312,7 +312,9 @@ mod tests {
             .map(|f| (f.name.to_owned(), sql_type(f.kind).to_owned()))
             .collect();
         catalogue.push(("person_id".into(), "bigint".into()));
-        assert_eq!(declared[0].0, "person_id", "person_id comes first");
+        assert_eq!(declared[0].0, "spine_row", "spine_row comes first");
+        assert_eq!(declared[1].0, "person_id", "then person_id");
+        declared.remove(0);
         declared.sort();
         catalogue.sort();
         assert_eq!(declared, catalogue);

@@ -12,6 +12,7 @@ pub mod receipts;
 pub mod report;
 pub mod roles;
 pub mod schema_doc;
+pub mod training;
 pub mod vendor;
 
 pub use db::{connect, pool, DbConfig};

@@ -49,6 +49,7 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
     migration!("0010_features_owed.sql"),
     migration!("0011_roles_audit.sql"),
     migration!("0012_object_receipt_run.sql"),
+    migration!("0013_knowledge_time.sql"),
 ];
 
 /// Every repeatable definition, in the order applied (a file may use what an earlier one

@@ -76,6 +76,9 @@ BEGIN
     GRANT INSERT, UPDATE ON ingest_run, vendor_person TO medrec_writer;
     GRANT INSERT ON person, quarantine, vendor_file, object_receipt TO medrec_writer;
     GRANT INSERT, DELETE ON lifestyle, rx, conditions, labs, tests TO medrec_writer;
+    -- A vendor file moves the rows it replaces here (knowledge time): added, never changed.
+    GRANT INSERT ON lifestyle_superseded, rx_superseded, conditions_superseded, labs_superseded,
+        tests_superseded TO medrec_writer;
     GRANT INSERT, UPDATE, DELETE ON person_features, features_owed TO medrec_writer;
     GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO medrec_writer;
 

@@ -8,7 +8,7 @@
 //! `INSERT ... SELECT FROM unnest(...)` per table (one typed array parameter per column, bound in
 //! binary like COPY's values) is as set-based as COPY and cheaper to set up.
 //! Row locks are taken on the person's `vendor_person` row (serialising files of one person),
-//! the person's old rows (deleted), the person's `features_owed` row (last, just before commit)
+//! the person's old rows (moved to `<table>_superseded`), the person's `features_owed` row (last, just before commit)
 //! and, by foreign keys, the person's `person` row: another person's ingestion or any reader
 //! never waits on them.
 
@@ -239,14 +239,23 @@ async fn load(
         return Ok(report);
     }
 
+    // One instant for the whole file (knowledge time, migrations/0013_knowledge_time.sql): the
+    // rows it supersedes stop being known, and its runs start and finish, at the same moment,
+    // taken after the person's lock so that files of one person are stamped in their order.
+    let stamped: DateTime<Utc> = tx.query_one("SELECT clock_timestamp()", &[]).await?.get(0);
     for table in Table::ALL {
         tx.execute(
             &format!(
-                "DELETE FROM {t} WHERE person_id = $2 AND run_id IN (
-                     SELECT run_id FROM ingest_run WHERE vendor_id = $1 AND vendor_person_id = $2)",
+                "WITH superseded AS (
+                     DELETE FROM {t} WHERE person_id = $2 AND run_id IN (
+                         SELECT run_id FROM ingest_run WHERE vendor_id = $1 AND vendor_person_id = $2)
+                     RETURNING {t}
+                 )
+                 INSERT INTO {t}_superseded (clean_row, superseded_at, superseded_by_version)
+                 SELECT superseded.{t}, $3, $4 FROM superseded",
                 t = table.name()
             ),
-            &[&file.vendor_id, &file.person_id],
+            &[&file.vendor_id, &file.person_id, &stamped, &file.version],
         )
         .await?;
     }
@@ -264,14 +273,15 @@ async fn load(
         let run_id: i64 = tx
             .query_one(
                 "INSERT INTO ingest_run (table_name, source, source_version, status, vendor_id,
-                     vendor_person_id)
-                 VALUES ($1, $2, $3, 'loading', $4, $5) RETURNING run_id",
+                     vendor_person_id, started_at)
+                 VALUES ($1, $2, $3, 'loading', $4, $5, $6) RETURNING run_id",
                 &[
                     &vt.table.name(),
                     &source.name,
                     &source.version,
                     &file.vendor_id,
                     &file.person_id,
+                    &stamped,
                 ],
             )
             .await?
@@ -289,7 +299,7 @@ async fn load(
         tx.execute(
             "UPDATE ingest_run SET status = 'loaded', sha256 = $2, bytes = $3, raw_rows = $4,
                  loaded_rows = $5, duplicate_rows = $6, quarantined_rows = $7,
-                 finished_at = clock_timestamp()
+                 finished_at = $8
              WHERE run_id = $1",
             &[
                 &run_id,
@@ -299,6 +309,7 @@ async fn load(
                 &counts.loaded,
                 &counts.duplicate,
                 &counts.quarantined,
+                &stamped,
             ],
         )
         .await?;

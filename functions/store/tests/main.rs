@@ -8,4 +8,5 @@ mod features_owed;
 mod load;
 mod migrate;
 mod roles;
+mod training;
 mod vendor;

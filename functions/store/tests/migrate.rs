@@ -358,11 +358,18 @@ async fn an_old_database_upgrades_to_the_same_objects_and_identical_results() {
     assert_eq!(refreshed, 50);
     capture(&client, "after").await;
     // Definitions 2026-12-02.1 changed one result on purpose: no valid ICD code among a
-    // person's conditions is no data (NULL), where it was 0. Apart from that (and the version
-    // they are stamped with) the old results must come back.
+    // person's conditions is no data (NULL), where it was 0. 2026-12-02.2 computes the BMI from
+    // the units recorded, pairs the weight with the nearest height and adds bmi_latest_date
+    // (tests/training.rs checks those by hand). Apart from that (and the version they are
+    // stamped with) the old results must come back.
     client
         .batch_execute(
-            "UPDATE before_features SET condition_categories = NULL WHERE condition_categories = 0;
+            "ALTER TABLE after_features DROP COLUMN bmi_latest_date;
+             UPDATE before_features SET bmi_latest = NULL;
+             UPDATE after_features SET bmi_latest = NULL;
+             UPDATE before_stored SET features = features - 'bmi_latest';
+             UPDATE after_stored SET features = features - 'bmi_latest' - 'bmi_latest_date';
+             UPDATE before_features SET condition_categories = NULL WHERE condition_categories = 0;
              UPDATE before_stored SET features = jsonb_set(features, '{condition_categories}', 'null')
                  WHERE features->'condition_categories' = '0';
              UPDATE before_stored SET features = features - 'definitions_version';
@@ -446,9 +453,29 @@ async fn an_old_database_upgrades_to_the_same_objects_and_identical_results() {
     );
     // 0009 adds the object ledger (object_receipt, object_outcome and their keys and indexes;
     // 0012 its run index).
-    let (ledger, changed_objects): (BTreeSet<String>, BTreeSet<String>) = fresh_objects_but_audit
-        .into_iter()
-        .partition(|name| name.starts_with("object_"));
+    let (ledger, fresh_objects_but_ledger): (BTreeSet<String>, BTreeSet<String>) =
+        fresh_objects_but_audit
+            .into_iter()
+            .partition(|name| name.starts_with("object_"));
+    // 0013 and the definitions after it add knowledge time: the superseded rows of each clean
+    // table (and their person indexes), the index of finished runs, each table's known-at
+    // function, the events and encounters as known, and the features at a spine's cutoffs.
+    let (known, changed_objects): (BTreeSet<String>, BTreeSet<String>) =
+        fresh_objects_but_ledger.into_iter().partition(|name| {
+            name.contains("_superseded")
+                || name.ends_with("_known_at")
+                || ["ingest_run_finished", "person_features_at"].contains(&name.as_str())
+        });
+    let mut expected_known = set(&["ingest_run_finished", "person_features_at"]);
+    for table in Table::ALL.map(|t| t.name()) {
+        expected_known.extend(set(&[
+            &format!("{table}_superseded"),
+            &format!("{table}_superseded_person"),
+            &format!("{table}_known_at"),
+        ]));
+    }
+    expected_known.extend(set(&["event_date_known_at", "encounter_known_at"]));
+    assert_eq!(known, expected_known);
     assert!(
         ledger.contains("object_receipt") && ledger.contains("object_outcome"),
         "{ledger:?}"
@@ -478,6 +505,16 @@ async fn an_old_database_upgrades_to_the_same_objects_and_identical_results() {
         ])
     );
     drop(old);
+}
+
+/// The feature definitions version the committed R__30_features.sql returns.
+fn committed_version() -> &'static str {
+    let (_, sql) = DEFINITIONS
+        .iter()
+        .find(|(name, _)| *name == "R__30_features.sql")
+        .unwrap();
+    let start = sql.find("RETURN '").unwrap() + "RETURN '".len();
+    &sql[start..start + sql[start..].find('\'').unwrap()]
 }
 
 fn replaced(
@@ -530,7 +567,7 @@ async fn a_changed_definition_is_re_applied_with_the_ones_after_it() {
     let changed = replaced(
         DEFINITIONS,
         "R__30_features.sql",
-        "'2026-12-02.1'",
+        &format!("'{}'", committed_version()),
         "'test.2'",
     );
     let applied = migrate_with(&mut client, MIGRATIONS, &borrowed(&changed))
@@ -590,7 +627,7 @@ async fn a_changed_definition_is_re_applied_with_the_ones_after_it() {
     // Back to the committed files: re-applied again.
     let applied = migrate(&mut client).await.unwrap();
     assert_eq!(applied, ["R__30_features.sql", "R__40_person_document.sql"]);
-    assert_eq!(definitions_version(&client).await, "2026-12-02.1");
+    assert_eq!(definitions_version(&client).await, committed_version());
 
     // The last file alone, and a new file after it.
     let mut changed = replaced(
@@ -639,7 +676,7 @@ async fn a_changed_versioned_migration_fails_and_applies_nothing() {
     let definitions = replaced(
         DEFINITIONS,
         "R__30_features.sql",
-        "'2026-12-02.1'",
+        &format!("'{}'", committed_version()),
         "'test.3'",
     );
     let error = migrate_with(&mut client, &borrowed(&migrations), &borrowed(&definitions))
@@ -650,7 +687,7 @@ async fn a_changed_versioned_migration_fails_and_applies_nothing() {
         "migration 0003_features.sql was changed after it was applied"
     );
     // Nothing of that run was kept.
-    assert_eq!(definitions_version(&client).await, "2026-12-02.1");
+    assert_eq!(definitions_version(&client).await, committed_version());
     assert_eq!(
         recorded_sha(&client, "R__30_features.sql").await,
         sha256_hex(DEFINITIONS[2].1.as_bytes()).unwrap()
@@ -678,13 +715,13 @@ async fn a_versioned_migration_added_later_is_applied_before_the_definitions() {
         .into_iter()
         .map(|(n, sql)| {
             if n == "R__30_features.sql" {
-                let from = "    lab_share.abnormal_lab_share_12m\nFROM p";
+                let from = "    lab_share.abnormal_lab_share_12m\nFROM s";
                 assert!(sql.contains(from));
                 (
                     n,
                     sql.replace(
                         from,
-                        "    lab_share.abnormal_lab_share_12m,\n    42\nFROM p",
+                        "    lab_share.abnormal_lab_share_12m,\n    42\nFROM s",
                     ),
                 )
             } else {

@@ -200,10 +200,11 @@ fn score(raw: &str) -> Option<(f64, String)> {
 }
 
 /// Units seen after numbers in the sample (`%`, `mmHg`, `cm`) and the few others the same
-/// measurements are written in. A closed list, so that `2D echo`, `1st degree AV block` or
+/// measurements are written in (weight in `kg`/`lb`, height in `in`/`m`, BMI in `kg/m2`: the
+/// BMI feature converts by them). A closed list, so that `2D echo`, `1st degree AV block` or
 /// `BIRADS 1` stay free text. Matched ignoring case; the unit is stored as written.
 const UNITS: &[&str] = &[
-    "%", "mmhg", "mm hg", "cm", "mm", "cm2", "bpm", "kg", "lb", "lbs", "ms",
+    "%", "mmhg", "mm hg", "cm", "mm", "cm2", "bpm", "kg", "lb", "lbs", "ms", "in", "m", "kg/m2",
 ];
 
 /// `60%` -> (60, `%`), `22 mmHg` -> (22, `mmHg`), `5.4 cm` -> (5.4, `cm`).
@@ -582,6 +583,12 @@ mod tests {
         assert_eq!(parse_value("60 %"), parsed(Some(60.0), Some("%")));
         assert_eq!(parse_value("22 mmHg"), parsed(Some(22.0), Some("mmHg")));
         assert_eq!(parse_value("5.4 CM"), parsed(Some(5.4), Some("CM")));
+        // Body measures in the units the BMI feature converts from.
+        assert_eq!(parse_value("82 kg"), parsed(Some(82.0), Some("kg")));
+        assert_eq!(parse_value("180.5 lbs"), parsed(Some(180.5), Some("lbs")));
+        assert_eq!(parse_value("70 in"), parsed(Some(70.0), Some("in")));
+        assert_eq!(parse_value("1.78 m"), parsed(Some(1.78), Some("m")));
+        assert_eq!(parse_value("24.2 kg/m2"), parsed(Some(24.2), Some("kg/m2")));
         assert_eq!(parse_value("28/30"), parsed(Some(28.0), Some("/30")));
         assert_eq!(parse_value("0/30"), parsed(Some(0.0), Some("/30")));
         assert_eq!(

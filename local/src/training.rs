@@ -1,0 +1,376 @@
+//! `medrec features training-set`: one row per spine row (person, cutoff, any other columns),
+//! the spine's columns first and unchanged, then every feature as of that row's cutoff
+//! (docs/features.md, "Training sets"). The spine is read twice: once to check it and send it to
+//! the database (COPY), once to pass its columns through beside the streamed features, so memory
+//! stays flat whatever its size. The output is written to a temporary file beside `--out` and
+//! renamed at the end: on any error nothing is written.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{bail, Context};
+use chrono::{DateTime, NaiveDate, Utc};
+use futures_util::{pin_mut, StreamExt};
+use medrec_core::features::FEATURES;
+use medrec_store::training::{begin_spine, features_at_cutoffs, provenance, Provenance};
+use serde_json::{json, Value as Json};
+use tokio_postgres::Client;
+
+use crate::features::{
+    catalogue_path, feature_fields, Example, Leading, ParquetOut, ROW_GROUP_ROWS,
+};
+use crate::progress::{self, Status};
+
+/// The spine's required columns.
+const PERSON_COLUMN: &str = "person_id";
+const CUTOFF_COLUMN: &str = "cutoff";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Csv,
+    Parquet,
+}
+
+impl std::str::FromStr for Format {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> anyhow::Result<Self> {
+        match s {
+            "csv" => Ok(Format::Csv),
+            "parquet" => Ok(Format::Parquet),
+            other => bail!("unknown training-set format {other:?} (expected csv or parquet)"),
+        }
+    }
+}
+
+/// What was written.
+#[derive(Debug)]
+pub struct Written {
+    pub rows: i64,
+    pub provenance: Provenance,
+}
+
+/// The spine's header: its columns and where the two required ones are.
+struct Header {
+    columns: Vec<String>,
+    person: usize,
+    cutoff: usize,
+}
+
+fn header(spine: &Path, reader: &mut csv::Reader<std::fs::File>) -> anyhow::Result<Header> {
+    let columns: Vec<String> = reader
+        .headers()
+        .with_context(|| format!("{}: reading the header", spine.display()))?
+        .iter()
+        .map(|c| c.trim().to_owned())
+        .collect();
+    let find = |name: &str| {
+        columns.iter().position(|c| c == name).with_context(|| {
+            format!(
+                "{}:1: the spine has no {name} column (its columns: {})",
+                spine.display(),
+                columns.join(", ")
+            )
+        })
+    };
+    let (person, cutoff) = (find(PERSON_COLUMN)?, find(CUTOFF_COLUMN)?);
+    for (i, column) in columns.iter().enumerate() {
+        if columns[..i].contains(column) {
+            bail!("{}:1: the spine has two {column} columns", spine.display());
+        }
+        if FEATURES.iter().any(|f| f.name == column) {
+            bail!(
+                "{}:1: the spine's column {column} is also a feature column: rename it",
+                spine.display()
+            );
+        }
+    }
+    Ok(Header {
+        columns,
+        person,
+        cutoff,
+    })
+}
+
+fn open(spine: &Path) -> anyhow::Result<csv::Reader<std::fs::File>> {
+    csv::ReaderBuilder::new()
+        .has_headers(true)
+        .from_path(spine)
+        .with_context(|| format!("opening the spine {}", spine.display()))
+}
+
+/// The line a record starts on. The csv crate counts a record from the end of the one before, so
+/// blank lines before it are its first lines: skip them (read again only on an error path).
+fn line_of(spine: &Path, record: &csv::StringRecord) -> u64 {
+    use std::io::{Read, Seek, SeekFrom};
+    let Some(position) = record.position() else {
+        return 0;
+    };
+    let mut skipped = 0;
+    if let Ok(mut file) = std::fs::File::open(spine) {
+        let mut head = [0u8; 4096];
+        if file.seek(SeekFrom::Start(position.byte())).is_ok() {
+            let n = file.read(&mut head).unwrap_or(0);
+            skipped = head[..n]
+                .iter()
+                .take_while(|b| matches!(b, b'\n' | b'\r'))
+                .filter(|b| **b == b'\n')
+                .count() as u64;
+        }
+    }
+    position.line() + skipped
+}
+
+/// One spine row's person and cutoff, or an error naming the file and line.
+fn parse_row(
+    spine: &Path,
+    header: &Header,
+    record: &csv::StringRecord,
+) -> anyhow::Result<(i64, NaiveDate)> {
+    let line = || line_of(spine, record);
+    let field = |i: usize| record.get(i).unwrap_or("").trim();
+    let person = field(header.person);
+    let person_id = person
+        .parse::<i64>()
+        .ok()
+        .filter(|p| *p > 0 && person.bytes().all(|b| b.is_ascii_digit()))
+        .with_context(|| {
+            format!(
+                "{}:{}: person_id {person:?} is not a positive whole number",
+                spine.display(),
+                line()
+            )
+        })?;
+    let cutoff = field(header.cutoff);
+    let date = Some(cutoff)
+        .filter(|c| c.len() == 10)
+        .and_then(|c| NaiveDate::parse_from_str(c, "%Y-%m-%d").ok())
+        .with_context(|| {
+            format!(
+                "{}:{}: cutoff {cutoff:?} is not a date (YYYY-MM-DD)",
+                spine.display(),
+                line()
+            )
+        })?;
+    Ok((person_id, date))
+}
+
+fn next_record(
+    spine: &Path,
+    records: &mut csv::StringRecordsIter<'_, std::fs::File>,
+) -> anyhow::Result<Option<csv::StringRecord>> {
+    records
+        .next()
+        .transpose()
+        .with_context(|| format!("{}: reading the spine", spine.display()))
+}
+
+/// Where the training set is written: first a temporary file beside `out`, renamed at the end.
+fn partial(out: &Path) -> anyhow::Result<tempfile::NamedTempFile> {
+    let dir = match out.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    // Created as any new file is (0666 less the umask), not tempfile's private 0600.
+    tempfile::Builder::new()
+        .prefix(".training-set")
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
+        .tempfile_in(&dir)
+        .with_context(|| format!("creating a file in {}", dir.display()))
+}
+
+/// The catalogue with what this set was computed from: enough to reproduce it.
+fn manifest(spine: &Path, rows: i64, provenance: &Provenance) -> Json {
+    let mut catalogue = medrec_core::features::catalogue(&provenance.definitions_version);
+    catalogue["training_set"] = json!({
+        "spine": spine.display().to_string(),
+        "rows": rows,
+        "as_of": "each row's cutoff: only events on or before it count",
+        "known_at": provenance.known_at.map(|t| t.to_rfc3339()),
+        "loaded_through": provenance.loaded_through.map(|t| t.to_rfc3339()),
+        "loaded_runs": provenance.runs,
+    });
+    catalogue
+}
+
+pub async fn write(
+    client: &Client,
+    spine: &Path,
+    out: &Path,
+    format: Format,
+    known_at: Option<DateTime<Utc>>,
+    quiet: bool,
+) -> anyhow::Result<Written> {
+    let status = Arc::new(Training::default());
+    let _shown = progress::show(status.clone(), quiet);
+
+    // Pass 1: check every row and send it.
+    let mut reader = open(spine)?;
+    let header = header(spine, &mut reader)?;
+    let mut sending = begin_spine(client).await?;
+    let mut records = reader.records();
+    while let Some(record) = next_record(spine, &mut records)? {
+        let (person, cutoff) = parse_row(spine, &header, &record)?;
+        sending.push(person, cutoff).await?;
+        status.sent.fetch_add(1, Ordering::Relaxed);
+    }
+    let rows = sending.finish(client).await?;
+    let provenance = provenance(client, known_at).await?;
+    let catalogue = manifest(spine, rows, &provenance);
+
+    // Pass 2: the spine again, beside the features in spine order.
+    status.phase.store(COMPUTING, Ordering::Relaxed);
+    let started = Instant::now();
+    let features = features_at_cutoffs(client, known_at).await?;
+    pin_mut!(features);
+    let file = partial(out)?;
+    let mut reader = open(spine)?;
+    reader.headers()?;
+    let mut records = reader.records();
+    let mut csv_out = None;
+    let mut parquet_out = None;
+    match format {
+        Format::Csv => {
+            let mut writer = csv::Writer::from_writer(std::io::BufWriter::new(file.reopen()?));
+            let mut names: Vec<&str> = header.columns.iter().map(String::as_str).collect();
+            names.extend(FEATURES.iter().map(|f| f.name));
+            writer.write_record(&names)?;
+            csv_out = Some(writer);
+        }
+        Format::Parquet => {
+            let leading = header
+                .columns
+                .iter()
+                .enumerate()
+                .map(|(i, name)| match i {
+                    i if i == header.person => Leading::PersonId(name.clone()),
+                    i if i == header.cutoff => Leading::Cutoff(name.clone()),
+                    i => Leading::Text(name.clone(), i),
+                })
+                .collect();
+            parquet_out = Some(ParquetOut::create(file.path(), leading, &catalogue)?);
+        }
+    }
+    let mut group = Vec::new();
+    let mut written = 0i64;
+    while let Some(row) = features.next().await {
+        let (number, features) = row?;
+        if written == 0 {
+            status.phase.store(WRITING, Ordering::Relaxed);
+            tracing::debug!(
+                seconds = started.elapsed().as_secs_f64(),
+                "first training row"
+            );
+        }
+        written += 1;
+        let record = next_record(spine, &mut records)?
+            .context("the spine changed while it was read: it has fewer rows than it had")?;
+        if number != written {
+            bail!("training row {number} came back in the place of row {written}");
+        }
+        let (person, cutoff) = parse_row(spine, &header, &record)?;
+        if person != features.person_id {
+            bail!(
+                "{}: the spine changed while it was read (line {})",
+                spine.display(),
+                line_of(spine, &record)
+            );
+        }
+        if let Some(writer) = csv_out.as_mut() {
+            let mut fields: Vec<String> = record.iter().map(str::to_owned).collect();
+            fields.extend(feature_fields(&features));
+            writer.write_record(&fields)?;
+        } else {
+            group.push(Example {
+                fields: record.iter().map(str::to_owned).collect(),
+                cutoff: Some(cutoff),
+                features,
+            });
+            if group.len() == ROW_GROUP_ROWS {
+                parquet_out.as_mut().expect("parquet").write_group(&group)?;
+                group.clear();
+            }
+        }
+        status.written.store(written as u64, Ordering::Relaxed);
+    }
+    if written != rows {
+        bail!("{rows} spine rows were sent and {written} came back");
+    }
+    if next_record(spine, &mut records)?.is_some() {
+        bail!(
+            "{}: the spine changed while it was read: it has more rows than it had",
+            spine.display()
+        );
+    }
+    if let Some(mut writer) = csv_out {
+        writer.flush()?;
+        let catalogue_file = catalogue_path(out);
+        std::fs::write(&catalogue_file, serde_json::to_string_pretty(&catalogue)?)
+            .with_context(|| format!("writing {}", catalogue_file.display()))?;
+    }
+    if let Some(mut parquet) = parquet_out {
+        if !group.is_empty() {
+            parquet.write_group(&group)?;
+        }
+        parquet.close()?;
+    }
+    file.persist(out)
+        .with_context(|| format!("writing {}", out.display()))?;
+    status.phase.store(DONE, Ordering::Relaxed);
+    Ok(Written { rows, provenance })
+}
+
+const SENDING: u8 = 0;
+const COMPUTING: u8 = 1;
+const WRITING: u8 = 2;
+const DONE: u8 = 3;
+
+/// The training set's progress: the spine sent, then the features computed, then written.
+pub struct Training {
+    phase: AtomicU8,
+    sent: AtomicU64,
+    written: AtomicU64,
+    started: Instant,
+}
+
+impl Default for Training {
+    fn default() -> Self {
+        Training {
+            phase: AtomicU8::new(SENDING),
+            sent: AtomicU64::new(0),
+            written: AtomicU64::new(0),
+            started: Instant::now(),
+        }
+    }
+}
+
+impl Status for Training {
+    fn line(&self) -> String {
+        let sent = self.sent.load(Ordering::Relaxed);
+        let elapsed = progress::duration(self.started.elapsed().as_secs_f64());
+        match self.phase.load(Ordering::Relaxed) {
+            SENDING => format!(
+                "sending the spine: {} rows ({elapsed})",
+                progress::grouped(sent)
+            ),
+            COMPUTING => format!(
+                "computing the features of {} rows ({elapsed})",
+                progress::grouped(sent)
+            ),
+            _ => {
+                let written = self.written.load(Ordering::Relaxed);
+                format!(
+                    "{:.0} % written: {} of {} rows ({elapsed})",
+                    written as f64 * 100.0 / sent.max(1) as f64,
+                    progress::grouped(written),
+                    progress::grouped(sent)
+                )
+            }
+        }
+    }
+
+    fn is_done(&self) -> bool {
+        self.phase.load(Ordering::Relaxed) == DONE
+    }
+}
