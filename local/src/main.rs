@@ -154,6 +154,14 @@ enum FeaturesCommand {
         #[arg(long)]
         as_of: Option<chrono::NaiveDate>,
     },
+    /// Print one person's features (computed now, or as of a date) with, for each, the clean
+    /// rows that decided it (table, source, line, run), as JSON. The read is audited.
+    Explain {
+        person: i64,
+        /// Compute from events on or before this date (YYYY-MM-DD).
+        #[arg(long)]
+        as_of: Option<chrono::NaiveDate>,
+    },
     /// Write one row per spine row: its columns, then every feature as of its cutoff (a
     /// point-in-time join; docs/features.md, "Training sets").
     TrainingSet {
@@ -306,6 +314,29 @@ async fn main() -> anyhow::Result<()> {
                 FeaturesCommand::Export { format, out, as_of } => {
                     let n = features::export(&client, &format, &out, as_of).await?;
                     println!("wrote {n} person(s) to {}", out.display());
+                }
+                FeaturesCommand::Explain { person, as_of } => {
+                    let found = medrec_store::features::explain(&client, person, as_of).await?;
+                    let access = medrec_store::audit::Access {
+                        route: medrec_store::audit::AuditRoute::Features,
+                        person_id: person,
+                        key_id: "medrec-cli",
+                        status: if found.is_some() { 200 } else { 404 },
+                    };
+                    medrec_store::audit::record_on(&client, &access)
+                        .await
+                        .context("writing the access audit (the read is not shown)")?;
+                    let Some((doc, why)) = found else {
+                        anyhow::bail!("no person {person}");
+                    };
+                    let shown = serde_json::json!({
+                        "person_id": doc.features.person_id,
+                        "data": doc.features.values,
+                        "definitions_version": doc.definitions_version,
+                        "as_of": as_of.map(|d| d.to_string()),
+                        "explanation": why,
+                    });
+                    println!("{}", serde_json::to_string_pretty(&shown)?);
                 }
                 FeaturesCommand::TrainingSet {
                     spine,

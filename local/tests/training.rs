@@ -261,3 +261,43 @@ async fn a_bad_spine_is_refused_with_its_file_and_line_and_nothing_is_written() 
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("is not an RFC 3339 instant"));
 }
+
+#[tokio::test]
+async fn explain_prints_the_deciding_rows_and_is_audited() {
+    let db = TestDb::migrated().await.unwrap();
+    let sample = sample_dir();
+    medrec()
+        .on(&db)
+        .run_ok(&["ingest", "--quiet", sample.to_str().unwrap()])
+        .await;
+    let stdout = medrec()
+        .on(&db)
+        .run_ok(&["features", "explain", "3597", "--as-of", "2035-01-13"])
+        .await;
+    let shown: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(shown["data"]["hgb_latest"], 10.2);
+    let row = &shown["explanation"]["hgb_latest"][0];
+    assert_eq!(row["table"], "labs");
+    assert!(row["source"].as_str().unwrap().ends_with("labs_ae.csv"));
+    let line = row["source_line"].as_u64().unwrap() as usize;
+    let raw = std::fs::read_to_string(sample.join("labs_ae.csv")).unwrap();
+    let raw_line = raw.lines().nth(line - 1).unwrap();
+    assert!(
+        raw_line.contains("2034-10-21") && raw_line.ends_with(",3597"),
+        "{raw_line}"
+    );
+
+    let output = medrec()
+        .on(&db)
+        .run(&["features", "explain", "999999"])
+        .await;
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("no person 999999"));
+    let client = db.client().await.unwrap();
+    let audited = medrec_testkit::count(
+        &client,
+        "SELECT count(*) FROM access_audit WHERE key_id = 'medrec-cli' AND route = 'features'",
+    )
+    .await;
+    assert_eq!(audited, 2);
+}

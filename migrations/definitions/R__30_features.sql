@@ -35,9 +35,24 @@ RETURN '2026-12-02.2';
 -- does. Nothing in the database depends on it (plpgsql bodies record no dependencies).
 DROP FUNCTION IF EXISTS person_features_as_of(bigint[], date);
 DROP FUNCTION IF EXISTS person_features_at(regclass, bigint[], date, timestamptz);
+DROP FUNCTION IF EXISTS person_features_at(regclass, bigint[], date, timestamptz, boolean);
 
+-- One clean row as an explanation names it: its table, source (file or S3 key), line and run.
+CREATE OR REPLACE FUNCTION feature_lineage(p_table text, p_run_id bigint, p_source_line bigint)
+RETURNS jsonb
+LANGUAGE sql STABLE
+AS $body$
+    SELECT jsonb_build_object('table', p_table,
+                              'source', (SELECT source FROM ingest_run WHERE run_id = p_run_id),
+                              'source_line', p_source_line, 'run_id', p_run_id)
+$body$;
+
+-- p_explain adds `explanation`: for each feature, the clean rows that decided it (a latest value's
+-- row, the alpha-blocker rx rows, the dates counted, ...), computed by the same CTEs as the values
+-- (`/*explain*/ ... /*end*/` below is NULL when not asked, so a refresh pays nothing for it).
 CREATE FUNCTION person_features_at(
-    p_spine regclass, p_persons bigint[], p_as_of date, p_known_at timestamptz)
+    p_spine regclass, p_persons bigint[], p_as_of date, p_known_at timestamptz,
+    p_explain boolean)
 RETURNS TABLE (
     spine_row                    bigint,
     person_id                    bigint,
@@ -57,7 +72,8 @@ RETURNS TABLE (
     smoking_status               text,
     active_medications_12m       integer,
     condition_categories         integer,
-    abnormal_lab_share_12m       double precision
+    abnormal_lab_share_12m       double precision,
+    explanation                  jsonb
 )
 LANGUAGE plpgsql STABLE
 -- Measured at 50k persons on 2 cores: the parallel plan for everyone took 3 minutes (workers
@@ -90,7 +106,8 @@ kept AS (
 encounters AS (
     -- Both ends inclusive; "6 calendar months" as PostgreSQL's interval arithmetic
     -- (2034-08-31 minus 6 months is 2034-02-28).
-    SELECT i.spine_row, count(*)::integer AS encounters_6m
+    SELECT i.spine_row, count(*)::integer AS encounters_6m,
+           /*explain*/ jsonb_agg(e.encounter_date ORDER BY e.encounter_date) /*end*/ AS dates
     FROM idx i JOIN enc e USING (spine_row)
     WHERE e.encounter_date >= (i.index_date - interval '6 months')::date
     GROUP BY i.spine_row
@@ -105,11 +122,14 @@ rx_p AS (
 alpha AS (
     -- drug_class comes from the ingredient (RxNorm/DIN/name lookup), falling back to the
     -- rx_type label only for unknown drugs: HYTRIN counts, PROSCAR and alpha-lipoic acid do not.
-    SELECT spine_row, coalesce(bool_or(drug_class = 'alpha_1_blocker'), false) AS taking_alpha_blockers
+    SELECT spine_row, coalesce(bool_or(drug_class = 'alpha_1_blocker'), false) AS taking_alpha_blockers,
+           /*explain*/ coalesce(jsonb_agg(feature_lineage('rx', run_id, source_line) ORDER BY run_id, source_line)
+                                FILTER (WHERE drug_class = 'alpha_1_blocker'), '[]') /*end*/ AS why
     FROM rx_p GROUP BY spine_row
 ),
 meds AS (
-    SELECT r.spine_row, count(DISTINCT coalesce(r.ingredient, r.rx_name_norm))::integer AS active_medications_12m
+    SELECT r.spine_row, count(DISTINCT coalesce(r.ingredient, r.rx_name_norm))::integer AS active_medications_12m,
+           /*explain*/ jsonb_agg(feature_lineage('rx', r.run_id, r.source_line) ORDER BY r.run_id, r.source_line) /*end*/ AS why
     FROM rx_p r JOIN idx i USING (spine_row)
     WHERE r.rx_date BETWEEN (i.index_date - interval '12 months')::date AND i.index_date
     GROUP BY r.spine_row
@@ -124,14 +144,16 @@ latest_lab AS (
     -- Latest exact numeric result per analyte; same-day ties go to the later source line. A
     -- censored result (`<30`, `>14`: value_operator set) is a bound, not a value: it is skipped,
     -- and the latest exact one counts.
-    SELECT DISTINCT ON (spine_row, analyte) spine_row, analyte, value_num, feature_date
+    SELECT DISTINCT ON (spine_row, analyte) spine_row, analyte, value_num, feature_date,
+           /*explain*/ jsonb_build_array(feature_lineage('labs', run_id, source_line)) /*end*/ AS why
     FROM labs_p
     WHERE analyte IN ('hemoglobin', 'a1c', 'creatinine', 'ldl') AND value_num IS NOT NULL
       AND value_operator IS NULL
     ORDER BY spine_row, analyte, feature_date DESC, run_id DESC, source_line DESC
 ),
 lab_share AS (
-    SELECT l.spine_row, avg((l.flag_calc <> 'normal')::int)::double precision AS abnormal_lab_share_12m
+    SELECT l.spine_row, avg((l.flag_calc <> 'normal')::int)::double precision AS abnormal_lab_share_12m,
+           /*explain*/ jsonb_agg(feature_lineage('labs', l.run_id, l.source_line) ORDER BY l.run_id, l.source_line) /*end*/ AS why
     FROM labs_p l JOIN idx i USING (spine_row)
     WHERE l.flag_calc IS NOT NULL
       AND l.feature_date BETWEEN (i.index_date - interval '12 months')::date AND i.index_date
@@ -144,7 +166,8 @@ tests_p AS (
       AND t.report_date IS NOT NULL AND (s.cutoff IS NULL OR t.report_date <= s.cutoff)
 ),
 bp AS (
-    SELECT DISTINCT ON (spine_row) spine_row, systolic, diastolic, report_date
+    SELECT DISTINCT ON (spine_row) spine_row, systolic, diastolic, report_date,
+           /*explain*/ jsonb_build_array(feature_lineage('tests', run_id, source_line)) /*end*/ AS why
     FROM tests_p WHERE systolic IS NOT NULL AND diastolic IS NOT NULL
     ORDER BY spine_row, report_date DESC, run_id DESC, source_line DESC
 ),
@@ -178,7 +201,7 @@ body AS (
        OR (kind = 'bmi' AND value_si BETWEEN 10 AND 80)
 ),
 weight AS (
-    SELECT DISTINCT ON (spine_row) spine_row, value_si AS kg, report_date
+    SELECT DISTINCT ON (spine_row) spine_row, value_si AS kg, report_date, run_id, source_line
     FROM body WHERE kind = 'weight'
     ORDER BY spine_row, report_date DESC, run_id DESC, source_line DESC
 ),
@@ -186,14 +209,17 @@ bmi_measured AS (
     -- The latest weight over the square of the height measured nearest to it in time, at most
     -- 3 years (1096 days) apart: an adult's height barely changes, and a far one is not paired.
     SELECT DISTINCT ON (w.spine_row) w.spine_row, w.report_date,
-           round((w.kg / h.value_si ^ 2)::numeric, 2)::double precision AS bmi
+           round((w.kg / h.value_si ^ 2)::numeric, 2)::double precision AS bmi,
+           /*explain*/ jsonb_build_array(feature_lineage('tests', w.run_id, w.source_line),
+                                         feature_lineage('tests', h.run_id, h.source_line)) /*end*/ AS why
     FROM weight w JOIN body h ON h.spine_row = w.spine_row AND h.kind = 'height'
     WHERE abs(h.report_date - w.report_date) <= 1096
     ORDER BY w.spine_row, abs(h.report_date - w.report_date), h.report_date DESC,
              h.run_id DESC, h.source_line DESC
 ),
 bmi_recorded AS (
-    SELECT DISTINCT ON (spine_row) spine_row, value_si AS bmi, report_date
+    SELECT DISTINCT ON (spine_row) spine_row, value_si AS bmi, report_date,
+           /*explain*/ jsonb_build_array(feature_lineage('tests', run_id, source_line)) /*end*/ AS why
     FROM body WHERE kind = 'bmi'
     ORDER BY spine_row, report_date DESC, run_id DESC, source_line DESC
 ),
@@ -203,7 +229,8 @@ bmi AS (
            CASE WHEN m.bmi IS NULL OR r.report_date > m.report_date THEN r.bmi ELSE m.bmi END
                AS bmi_latest,
            CASE WHEN m.bmi IS NULL OR r.report_date > m.report_date THEN r.report_date
-                ELSE m.report_date END AS bmi_latest_date
+                ELSE m.report_date END AS bmi_latest_date,
+           CASE WHEN m.bmi IS NULL OR r.report_date > m.report_date THEN r.why ELSE m.why END AS why
     FROM bmi_measured m FULL JOIN bmi_recorded r USING (spine_row)
 ),
 smoking AS (
@@ -218,7 +245,8 @@ smoking AS (
             WHEN i ~ '(never|non-smoker)' THEN 'never'
             WHEN i ~ '^smoker$' THEN 'current'
             ELSE 'unknown'
-        END AS smoking_status
+        END AS smoking_status,
+        /*explain*/ jsonb_build_array(feature_lineage('lifestyle', sm.run_id, sm.source_line)) /*end*/ AS why
     FROM (
         SELECT s.spine_row, l.report_date, l.run_id, l.source_line,
                lower(coalesce(l.value, '')) AS v, lower(coalesce(l.impairment, '')) AS i
@@ -231,7 +259,9 @@ smoking AS (
 ),
 conditions_p AS (
     -- No valid code among the person's conditions is no data (NULL), not zero categories.
-    SELECT s.spine_row, nullif(count(DISTINCT left(c.icd_code, 3)), 0)::integer AS condition_categories
+    SELECT s.spine_row, nullif(count(DISTINCT left(c.icd_code, 3)), 0)::integer AS condition_categories,
+           /*explain*/ jsonb_agg(feature_lineage('conditions', c.run_id, c.source_line) ORDER BY c.run_id, c.source_line)
+                           FILTER (WHERE c.icd_code IS NOT NULL) /*end*/ AS why
     FROM __conditions__ c JOIN s USING (person_id)
     WHERE __persons__
       AND (s.cutoff IS NULL OR c.report_date <= s.cutoff)
@@ -254,7 +284,26 @@ SELECT
     CASE WHEN alpha.spine_row IS NOT NULL AND idx.index_date IS NOT NULL
          THEN coalesce(meds.active_medications_12m, 0) END,
     conditions_p.condition_categories,
-    lab_share.abnormal_lab_share_12m
+    lab_share.abnormal_lab_share_12m,
+    -- Each feature's deciding rows (a feature with no value has none); windows also say where
+    -- they end.
+    /*explain*/ CASE WHEN k.spine_row IS NOT NULL THEN jsonb_strip_nulls(jsonb_build_object(
+        'index_date', jsonb_build_object('index_date', idx.index_date),
+        'taking_alpha_blockers', alpha.why,
+        'hgb_latest', hgb.why, 'hgb_latest_date', hgb.why,
+        'encounters_6m', jsonb_build_object('index_date', idx.index_date, 'dates', encounters.dates),
+        'bp_systolic_latest', bp.why, 'bp_diastolic_latest', bp.why, 'bp_latest_date', bp.why,
+        'bmi_latest', bmi.why, 'bmi_latest_date', bmi.why,
+        'a1c_latest', a1c.why, 'creatinine_latest', creatinine.why, 'ldl_latest', ldl.why,
+        'smoking_status', smoking.why,
+        'active_medications_12m', CASE WHEN alpha.spine_row IS NOT NULL AND idx.index_date IS NOT NULL
+                                       THEN jsonb_build_object('index_date', idx.index_date,
+                                                               'rows', coalesce(meds.why, '[]')) END,
+        'condition_categories', conditions_p.why,
+        'abnormal_lab_share_12m', CASE WHEN lab_share.spine_row IS NOT NULL
+                                       THEN jsonb_build_object('index_date', idx.index_date,
+                                                               'rows', lab_share.why) END))
+    END /*end*/
 FROM s
 LEFT JOIN kept k ON k.spine_row = s.spine_row
 LEFT JOIN idx ON idx.spine_row = k.spine_row
@@ -279,11 +328,14 @@ BEGIN
         ELSE format('SELECT spine_row, person_id, cutoff FROM %s', p_spine) END);
     query := replace(query, '__persons__',
         CASE WHEN p_persons IS NULL THEN 'true' ELSE 'person_id = ANY ($1)' END);
+    IF NOT p_explain THEN
+        query := regexp_replace(query, '/\*explain\*/.*?/\*end\*/', 'NULL::jsonb', 'g');
+    END IF;
     FOREACH source IN ARRAY ARRAY['lifestyle', 'rx', 'conditions', 'labs', 'tests', 'encounter'] LOOP
         query := replace(query, '__' || source || '__', CASE WHEN p_known_at IS NULL THEN source
             ELSE format('%I($3)', source || '_known_at') END);
     END LOOP;
-    RETURN QUERY EXECUTE query USING p_persons, p_as_of, p_known_at;
+    RETURN QUERY EXECUTE query USING p_persons, p_as_of, p_known_at, p_explain;
 END
 $fn$;
 
@@ -300,13 +352,13 @@ BEGIN
     INTO columns, selected
     FROM pg_proc p,
          unnest(p.proargnames, p.proallargtypes, p.proargmodes) WITH ORDINALITY AS a(name, type, mode, n)
-    WHERE p.oid = 'person_features_at(regclass, bigint[], date, timestamptz)'::regprocedure
-      AND a.mode = 't' AND a.name <> 'spine_row';
+    WHERE p.oid = 'person_features_at(regclass, bigint[], date, timestamptz, boolean)'::regprocedure
+      AND a.mode = 't' AND a.name NOT IN ('spine_row', 'explanation');
     EXECUTE format($f$
 CREATE FUNCTION person_features_as_of(p_persons bigint[], p_as_of date)
 RETURNS TABLE (%s)
 LANGUAGE sql STABLE
-AS $body$ SELECT %s FROM person_features_at(NULL, p_persons, p_as_of, NULL) f $body$$f$,
+AS $body$ SELECT %s FROM person_features_at(NULL, p_persons, p_as_of, NULL, false) f $body$$f$,
         columns, selected);
 END
 $as_of$;

@@ -5,7 +5,8 @@
 //!
 //! Routes:
 //! - `GET /persons/{id}?since=&until=&types=`: every clean resource of the person, by table
-//! - `GET /persons/{id}/features?as_of=`: the person's features
+//! - `GET /persons/{id}/features?as_of=&explain=`: the person's features (with `explain=true`,
+//!   the clean rows that decided each)
 //! - `GET /runs?limit=&outcome=`: what became of the objects that reached medrec, newest first
 //! - `GET /runs/{id}`: one ingest run: its counts, its quarantine by reason, its receipts
 //! - `GET /report`: the quality report page (HTML, self-contained; [`report_page`])
@@ -265,22 +266,35 @@ async fn person_features(
     params: Params,
     id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<serde_json::Value>, Problem> {
-    params.allow(&["as_of"])?;
+    params.allow(&["as_of", "explain"])?;
     let person = person_id(id)?;
     let as_of = params.date("as_of")?;
+    let explain = params.flag("explain")?;
     let client = client(&pool, "features").await?;
-    let answer = features::for_person(&client, person.get(), as_of)
-        .await
-        .map_err(|e| Problem::database("features", &e))
-        .and_then(|doc| doc.ok_or_else(Problem::unknown_person));
-    let doc = audited(&client, AuditRoute::Features, person.get(), &key, answer).await?;
-    Ok(Json(json!({
+    let answer = if explain {
+        features::explain(&client, person.get(), as_of)
+            .await
+            .map(|found| found.map(|(doc, why)| (doc, Some(why))))
+    } else {
+        features::for_person(&client, person.get(), as_of)
+            .await
+            .map(|found| found.map(|doc| (doc, None)))
+    }
+    .map_err(|e| Problem::database("features", &e))
+    .and_then(|doc| doc.ok_or_else(Problem::unknown_person));
+    let (doc, explanation) =
+        audited(&client, AuditRoute::Features, person.get(), &key, answer).await?;
+    let mut body = json!({
         "person_id": doc.features.person_id,
         "data": doc.features.values,
         "definitions_version": doc.definitions_version,
         "as_of": as_of.map(|d| d.to_string()),
         "computed_at": doc.computed_at.map(|t| t.to_rfc3339()),
-    })))
+    });
+    if let Some(why) = explanation {
+        body["explanation"] = why;
+    }
+    Ok(Json(body))
 }
 
 /// Receipts listed per request at most.

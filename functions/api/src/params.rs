@@ -90,6 +90,17 @@ impl Params {
             .map(|(_, v)| v.as_str())
     }
 
+    /// `true` or `false` (absent: false).
+    pub fn flag(&self, name: &'static str) -> Result<bool, Problem> {
+        match self.get(name) {
+            None | Some("false") => Ok(false),
+            Some("true") => Ok(true),
+            Some(_) => Err(Problem::bad_request(format!(
+                "{name} must be true or false"
+            ))),
+        }
+    }
+
     /// A calendar date written YYYY-MM-DD, of a year from 0001 to 9999 (chrono alone would take
     /// `-999-01-01` and `0000-01-01`).
     pub fn date(&self, name: &'static str) -> Result<Option<NaiveDate>, Problem> {

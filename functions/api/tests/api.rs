@@ -211,6 +211,31 @@ async fn features_stored_and_as_of() {
         .await
         .body;
     assert_eq!(same["data"], hytrin.body["data"]);
+    assert!(same.get("explanation").is_none());
+
+    // Why: the alpha-blocker rx rows of 3591 and the hemoglobin row of 3597, by file and line.
+    let why = get(&api, "/persons/3591/features?explain=true").await;
+    assert_eq!(why.status, StatusCode::OK);
+    assert_eq!(why.body["data"], hytrin.body["data"]);
+    let rows = why.body["explanation"]["taking_alpha_blockers"]
+        .as_array()
+        .unwrap();
+    assert!(!rows.is_empty());
+    for row in rows {
+        assert_eq!(row["table"], "rx");
+        assert_eq!(row["source"], "rx_ae.csv");
+        assert!(row["source_line"].as_i64().unwrap() > 1);
+        assert!(row["run_id"].as_i64().is_some());
+    }
+    let hgb = get(&api, "/persons/3597/features?explain=true&as_of=2035-01-13")
+        .await
+        .body;
+    assert_eq!(hgb["data"]["hgb_latest"], 10.2);
+    assert_eq!(hgb["explanation"]["hgb_latest"][0]["table"], "labs");
+    assert_eq!(
+        get(&api, "/persons/3591/features?explain=yes").await.status,
+        StatusCode::BAD_REQUEST
+    );
 }
 
 #[tokio::test]

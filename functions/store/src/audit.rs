@@ -37,15 +37,34 @@ pub async fn record(
     client: &impl GenericClient,
     access: &Access<'_>,
 ) -> Result<(), tokio_postgres::Error> {
-    let statement = client
-        .prepare_cached(
-            "INSERT INTO access_audit (route, person_id, key_id, status) VALUES ($1, $2, $3, $4)",
-        )
-        .await?;
+    let statement = client.prepare_cached(INSERT).await?;
     let status = access.status as i16;
     client
         .execute(
             &statement,
+            &[
+                &access.route.as_str(),
+                &access.person_id,
+                &access.key_id,
+                &status,
+            ],
+        )
+        .await?;
+    Ok(())
+}
+
+const INSERT: &str =
+    "INSERT INTO access_audit (route, person_id, key_id, status) VALUES ($1, $2, $3, $4)";
+
+/// [`record`] on a plain connection (the `medrec` command's), not prepared.
+pub async fn record_on(
+    client: &tokio_postgres::Client,
+    access: &Access<'_>,
+) -> Result<(), tokio_postgres::Error> {
+    let status = access.status as i16;
+    client
+        .execute(
+            INSERT,
             &[
                 &access.route.as_str(),
                 &access.person_id,

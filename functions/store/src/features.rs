@@ -277,6 +277,38 @@ pub async fn for_person(
     }))
 }
 
+/// One person's features computed now (as of a date, or with every event), with, for each
+/// feature, the clean rows that decided it (`person_features_at`'s `explanation`: the same
+/// computation, docs/features.md "Why a feature has its value"). `None` for an unknown person.
+pub async fn explain(
+    client: &Client,
+    person: i64,
+    as_of: Option<NaiveDate>,
+) -> Result<Option<(FeatureDocument, Json)>, tokio_postgres::Error> {
+    // Not prepared: an explanation is a rare request, and its plan is made for its person.
+    let statement = format!(
+        "SELECT p.person_id, {}, feature_definitions_version(),
+                    coalesce(f.explanation, '{{}}'::jsonb)
+             FROM person p
+             LEFT JOIN person_features_at(NULL, ARRAY[$1::bigint], $2, NULL, true) f
+                 USING (person_id)
+             WHERE p.person_id = $1",
+        select_list("f.")
+    );
+    let row = client.query_opt(&statement, &[&person, &as_of]).await?;
+    Ok(row.map(|row| {
+        let n = FEATURES.len();
+        (
+            FeatureDocument {
+                features: to_features(&row),
+                definitions_version: row.get(n + 1),
+                computed_at: None,
+            },
+            row.get(n + 2),
+        )
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -314,7 +346,13 @@ mod tests {
         catalogue.push(("person_id".into(), "bigint".into()));
         assert_eq!(declared[0].0, "spine_row", "spine_row comes first");
         assert_eq!(declared[1].0, "person_id", "then person_id");
+        assert_eq!(
+            declared.last().unwrap().0,
+            "explanation",
+            "explanation comes last"
+        );
         declared.remove(0);
+        declared.pop();
         declared.sort();
         catalogue.sort();
         assert_eq!(declared, catalogue);

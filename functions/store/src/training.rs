@@ -143,7 +143,7 @@ pub async fn features_at_cutoffs(
              (SELECT CASE WHEN count(DISTINCT person_id) <= {PERSON_FILTER_MAX}
                           THEN array_agg(DISTINCT person_id) END
               FROM {SPINE_TABLE}),
-             NULL, $1)
+             NULL, $1, false)
          ORDER BY spine_row",
         features = crate::features::select_list(""),
     );

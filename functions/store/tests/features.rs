@@ -5,7 +5,7 @@ use chrono::NaiveDate;
 use medrec_core::features::FEATURES;
 use medrec_core::reader::sha256_hex;
 use medrec_core::Table;
-use medrec_store::features::{read, refresh};
+use medrec_store::features::{explain, read, refresh};
 use medrec_store::{ingest, Source};
 use medrec_testkit::{load_sample, TestDb};
 use serde_json::{json, Value as Json};
@@ -235,4 +235,112 @@ async fn censored_lab_results_are_bounds_not_values_and_invalid_codes_are_no_dat
         features_of(&client, 4, None).await["condition_categories"],
         json!(1)
     );
+}
+
+/// The sample file's line `n` (1-based, the header is line 1).
+fn sample_line(file: &str, n: i64) -> String {
+    let text = String::from_utf8(medrec_testkit::sample(file)).unwrap();
+    text.lines()
+        .nth(usize::try_from(n - 1).unwrap())
+        .unwrap()
+        .to_owned()
+}
+
+/// `(source, source_line)` of each row an explanation lists.
+fn rows_of(explanation: &Json) -> Vec<(String, i64)> {
+    explanation
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["source"].as_str().unwrap().to_owned(),
+                r["source_line"].as_i64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn explain_lists_exactly_the_rows_that_decided_each_feature() {
+    let (_db, client) = sample_db().await;
+    // load_sample records each file by its name.
+    let source = |file: &str| file.to_owned();
+
+    // 3591: the alpha-blocker rx rows (HYTRIN and FLOMAX), and nothing else.
+    let (doc, why) = explain(&client, 3591, None).await.unwrap().unwrap();
+    assert_eq!(doc.features.values["taking_alpha_blockers"], json!(true));
+    let alpha = rows_of(&why["taking_alpha_blockers"]);
+    let expected: Vec<(String, i64)> = client
+        .query(
+            "SELECT r.source, x.source_line FROM rx x JOIN ingest_run r USING (run_id)
+             WHERE x.person_id = 3591 AND x.drug_class = 'alpha_1_blocker'
+             ORDER BY x.run_id, x.source_line",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(alpha, expected);
+    assert!(!alpha.is_empty());
+    for (file, line) in &alpha {
+        assert_eq!(file, &source("rx_ae.csv"));
+        let raw = sample_line("rx_ae.csv", *line).to_uppercase();
+        assert!(raw.ends_with(",3591"), "{raw}");
+        assert!(raw.contains("HYTRIN") || raw.contains("FLOMAX"), "{raw}");
+    }
+    // Its encounters: the dates counted, ending at the index date.
+    let encounters = &why["encounters_6m"];
+    let dates = encounters["dates"].as_array().unwrap();
+    assert_eq!(json!(dates.len()), doc.features.values["encounters_6m"]);
+    assert_eq!(dates.last().unwrap(), &doc.features.values["index_date"]);
+    assert_eq!(encounters["index_date"], doc.features.values["index_date"]);
+
+    // 3597: the one lab row of the latest hemoglobin (11.5 on 2035-01-14).
+    let (doc, why) = explain(&client, 3597, None).await.unwrap().unwrap();
+    assert_eq!(doc.features.values["hgb_latest"], json!(11.5));
+    let hgb = rows_of(&why["hgb_latest"]);
+    assert_eq!(hgb.len(), 1);
+    assert_eq!(hgb[0].0, source("labs_ae.csv"));
+    let raw = sample_line("labs_ae.csv", hgb[0].1);
+    assert!(
+        raw.contains("2035-01-14") && raw.contains(",11.5,") && raw.ends_with(",3597"),
+        "{raw}"
+    );
+    assert_eq!(why["hgb_latest_date"], why["hgb_latest"]);
+    // As of the day before, the earlier result decides.
+    let (_, before) = explain(&client, 3597, NaiveDate::from_ymd_opt(2035, 1, 13))
+        .await
+        .unwrap()
+        .unwrap();
+    let raw = sample_line("labs_ae.csv", rows_of(&before["hgb_latest"])[0].1);
+    assert!(
+        raw.contains("2034-10-21") && raw.contains(",10.2,"),
+        "{raw}"
+    );
+
+    // 3599: no rx rows, so no value and nothing to explain.
+    let (doc, why) = explain(&client, 3599, None).await.unwrap().unwrap();
+    assert_eq!(doc.features.values["taking_alpha_blockers"], json!(null));
+    assert!(why.get("taking_alpha_blockers").is_none(), "{why}");
+    assert!(why.get("hgb_latest").is_none(), "{why}");
+    assert_eq!(
+        json!(why["encounters_6m"]["dates"].as_array().unwrap().len()),
+        doc.features.values["encounters_6m"]
+    );
+    // Every feature with a value is explained, and none without one.
+    for person in [3591, 3597, 3599, 3607, 3615] {
+        let (doc, why) = explain(&client, person, None).await.unwrap().unwrap();
+        for feature in FEATURES {
+            assert_eq!(
+                why.get(feature.name).is_some(),
+                !doc.features.values[feature.name].is_null(),
+                "{person} {}: {why}",
+                feature.name
+            );
+        }
+    }
+    assert!(explain(&client, 999_999, None).await.unwrap().is_none());
 }

@@ -464,9 +464,18 @@ async fn an_old_database_upgrades_to_the_same_objects_and_identical_results() {
         fresh_objects_but_ledger.into_iter().partition(|name| {
             name.contains("_superseded")
                 || name.ends_with("_known_at")
-                || ["ingest_run_finished", "person_features_at"].contains(&name.as_str())
+                || [
+                    "ingest_run_finished",
+                    "person_features_at",
+                    "feature_lineage",
+                ]
+                .contains(&name.as_str())
         });
-    let mut expected_known = set(&["ingest_run_finished", "person_features_at"]);
+    let mut expected_known = set(&[
+        "ingest_run_finished",
+        "person_features_at",
+        "feature_lineage",
+    ]);
     for table in Table::ALL.map(|t| t.name()) {
         expected_known.extend(set(&[
             &format!("{table}_superseded"),
@@ -708,21 +717,18 @@ async fn a_versioned_migration_added_later_is_applied_before_the_definitions() {
     let definitions = replaced(
         DEFINITIONS,
         "R__30_features.sql",
-        "    abnormal_lab_share_12m       double precision\n)",
-        "    abnormal_lab_share_12m       double precision,\n    test_feature                 integer\n)",
+        "    abnormal_lab_share_12m       double precision,\n    explanation",
+        "    abnormal_lab_share_12m       double precision,\n    test_feature                 integer,\n    explanation",
     );
     let definitions = definitions
         .into_iter()
         .map(|(n, sql)| {
             if n == "R__30_features.sql" {
-                let from = "    lab_share.abnormal_lab_share_12m\nFROM s";
+                let from = "    lab_share.abnormal_lab_share_12m,\n";
                 assert!(sql.contains(from));
                 (
                     n,
-                    sql.replace(
-                        from,
-                        "    lab_share.abnormal_lab_share_12m,\n    42\nFROM s",
-                    ),
+                    sql.replace(from, "    lab_share.abnormal_lab_share_12m,\n    42,\n"),
                 )
             } else {
                 (n, sql)
