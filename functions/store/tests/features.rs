@@ -344,3 +344,43 @@ async fn explain_lists_exactly_the_rows_that_decided_each_feature() {
     }
     assert!(explain(&client, 999_999, None).await.unwrap().is_none());
 }
+
+#[tokio::test]
+async fn bonus_features_match_hand_checked_persons() {
+    let (_db, client) = sample_db().await;
+    refresh(&client, None).await.unwrap();
+    // Checked against the raw rows. 3611: index date 2044-09-15 (A1c, LDL, chloride that day);
+    // blood pressure 138/64 on 2043-12-24; "non-smoker"; rx in 2043-09-15..2044-09-15:
+    // acetaminophen, ASA, enoxaparin, glipizide, Lasix, letrozole, nitroglycerin; ICD codes
+    // C50.919, G47.30, I20.9, N18.9, R60.9; of its 7 labs in the window BUN 39 (7-25), sodium
+    // 134 (136-145), eGFR 26 (>60) and A1c 8.1 (4.0-6.0) are out of range: 4/7.
+    let f = features_of(&client, 3611, None).await;
+    let expected = json!({
+        "index_date": "2044-09-15", "bp_systolic_latest": 138, "bp_diastolic_latest": 64,
+        "bp_latest_date": "2043-12-24", "a1c_latest": 8.1, "ldl_latest": 121.0,
+        "creatinine_latest": null, "smoking_status": "never", "active_medications_12m": 7,
+        "condition_categories": 5, "abnormal_lab_share_12m": 4.0 / 7.0,
+    });
+    for (name, value) in expected.as_object().unwrap() {
+        assert_eq!(&f[name], value, "3611 {name}");
+    }
+    // 3613: index date 2034-05-07 (Prevacid); 136/84 on 2034-02-01; A1c 5.6 and LDL 162 on
+    // 2034-02-02, creatinine 0.6 on 2034-01-30; no smoking row; rx in 2033-05-07..2034-05-07:
+    // Flonase, fluoxetine, Vesicare, Prevacid; codes C44.91, J18.9, K21.9.
+    let f = features_of(&client, 3613, None).await;
+    let expected = json!({
+        "index_date": "2034-05-07", "bp_systolic_latest": 136, "bp_diastolic_latest": 84,
+        "bp_latest_date": "2034-02-01", "a1c_latest": 5.6, "ldl_latest": 162.0,
+        "creatinine_latest": 0.6, "smoking_status": null, "active_medications_12m": 4,
+        "condition_categories": 3,
+    });
+    for (name, value) in expected.as_object().unwrap() {
+        assert_eq!(&f[name], value, "3613 {name}");
+    }
+    // As of the day before 3613's A1c and LDL: neither is known yet, the creatinine is.
+    let before = features_of(&client, 3613, NaiveDate::from_ymd_opt(2034, 2, 1)).await;
+    assert_eq!(before["a1c_latest"], json!(null));
+    assert_eq!(before["ldl_latest"], json!(null));
+    assert_eq!(before["creatinine_latest"], json!(0.6));
+    assert_eq!(before["bp_latest_date"], json!("2034-02-01"));
+}
