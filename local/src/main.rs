@@ -165,7 +165,8 @@ enum FeaturesCommand {
     /// Write one row per spine row: its columns, then every feature as of its cutoff (a
     /// point-in-time join; docs/features.md, "Training sets").
     TrainingSet {
-        /// A CSV with person_id, cutoff (YYYY-MM-DD) and any other columns (passed through).
+        /// A CSV (or .parquet) with person_id, cutoff (YYYY-MM-DD) and any other columns (passed
+        /// through unchanged).
         #[arg(long)]
         spine: PathBuf,
         #[arg(long)]

@@ -1,8 +1,8 @@
-//! `medrec features training-set`: one row per spine row (person, cutoff, any other columns),
-//! the spine's columns first and unchanged, then every feature as of that row's cutoff
-//! (docs/features.md, "Training sets"). The spine is read twice: once to check it and send it to
-//! the database (COPY), once to pass its columns through beside the streamed features, so memory
-//! stays flat whatever its size. The output is written to a temporary file beside `--out` and
+//! `medrec features training-set`: one row per spine row (person, cutoff, any other columns; a
+//! CSV, or a Parquet file read as text), the spine's columns first and unchanged, then every
+//! feature as of that row's cutoff (docs/features.md, "Training sets"). The spine is read twice:
+//! once to check it and send it to the database (COPY), once to pass its columns through beside
+//! the streamed features, so memory stays flat whatever its size. The output is written to a temporary file beside `--out` and
 //! renamed at the end: on any error nothing is written.
 
 use std::path::{Path, PathBuf};
@@ -58,46 +58,159 @@ struct Header {
     cutoff: usize,
 }
 
-fn header(spine: &Path, reader: &mut csv::Reader<std::fs::File>) -> anyhow::Result<Header> {
-    let columns: Vec<String> = reader
-        .headers()
-        .with_context(|| format!("{}: reading the header", spine.display()))?
-        .iter()
-        .map(|c| c.trim().to_owned())
-        .collect();
-    let find = |name: &str| {
-        columns.iter().position(|c| c == name).with_context(|| {
-            format!(
-                "{}:1: the spine has no {name} column (its columns: {})",
-                spine.display(),
-                columns.join(", ")
-            )
-        })
-    };
-    let (person, cutoff) = (find(PERSON_COLUMN)?, find(CUTOFF_COLUMN)?);
-    for (i, column) in columns.iter().enumerate() {
-        if columns[..i].contains(column) {
-            bail!("{}:1: the spine has two {column} columns", spine.display());
-        }
-        if FEATURES.iter().any(|f| f.name == column) {
-            bail!(
-                "{}:1: the spine's column {column} is also a feature column: rename it",
-                spine.display()
-            );
-        }
+/// Where an error points: `FILE:LINE` in a CSV, `FILE: row N` (or `schema`) in a Parquet file.
+fn place(spine: &Path, at: &At) -> String {
+    match at {
+        At::Line(line) => format!("{}:{line}", spine.display()),
+        At::Row(row) => format!("{}: row {row}", spine.display()),
+        At::Schema => format!("{}: schema", spine.display()),
     }
-    Ok(Header {
-        columns,
-        person,
-        cutoff,
-    })
 }
 
-fn open(spine: &Path) -> anyhow::Result<csv::Reader<std::fs::File>> {
-    csv::ReaderBuilder::new()
-        .has_headers(true)
-        .from_path(spine)
-        .with_context(|| format!("opening the spine {}", spine.display()))
+#[derive(Debug, Clone, Copy)]
+enum At {
+    Line(u64),
+    Row(u64),
+    /// A Parquet file's schema (its column names).
+    Schema,
+}
+
+/// One spine row: where it is and its fields as text.
+struct Record {
+    at: At,
+    fields: Vec<String>,
+}
+
+/// A spine opened for one pass: its header and its rows in order. A CSV (with a header line) or,
+/// by the `.parquet` extension, a Parquet file whose values are read as text (dates as
+/// YYYY-MM-DD, NULL as empty).
+struct Spine {
+    header: Header,
+    rows: Box<dyn Iterator<Item = anyhow::Result<Record>>>,
+}
+
+fn is_parquet(spine: &Path) -> bool {
+    spine
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("parquet"))
+}
+
+impl Spine {
+    fn open(spine: &Path) -> anyhow::Result<Spine> {
+        if is_parquet(spine) {
+            Spine::open_parquet(spine)
+        } else {
+            Spine::open_csv(spine)
+        }
+    }
+
+    fn open_csv(spine: &Path) -> anyhow::Result<Spine> {
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(true)
+            .from_path(spine)
+            .with_context(|| format!("opening the spine {}", spine.display()))?;
+        let columns: Vec<String> = reader
+            .headers()
+            .with_context(|| format!("{}: reading the header", spine.display()))?
+            .iter()
+            .map(|c| c.trim().to_owned())
+            .collect();
+        let header = Header::new(spine, columns, At::Line(1))?;
+        let path = spine.to_owned();
+        let rows = reader.into_records().map(move |record| {
+            let record =
+                record.with_context(|| format!("{}: reading the spine", path.display()))?;
+            Ok(Record {
+                at: At::Line(line_of(&path, &record)),
+                fields: record.iter().map(str::to_owned).collect(),
+            })
+        });
+        Ok(Spine {
+            header,
+            rows: Box::new(rows),
+        })
+    }
+
+    fn open_parquet(spine: &Path) -> anyhow::Result<Spine> {
+        use parquet::file::reader::{FileReader, SerializedFileReader};
+        let file = std::fs::File::open(spine)
+            .with_context(|| format!("opening the spine {}", spine.display()))?;
+        let reader = SerializedFileReader::new(file)
+            .with_context(|| format!("{}: not a readable Parquet file", spine.display()))?;
+        let columns: Vec<String> = reader
+            .metadata()
+            .file_metadata()
+            .schema_descr()
+            .root_schema()
+            .get_fields()
+            .iter()
+            .map(|f| f.name().to_owned())
+            .collect();
+        let header = Header::new(spine, columns, At::Schema)?;
+        let path = spine.to_owned();
+        let rows = reader.into_iter().enumerate().map(move |(i, row)| {
+            let at = At::Row(i as u64 + 1);
+            let row = row.with_context(|| format!("{}: reading the spine", place(&path, &at)))?;
+            Ok(Record {
+                at,
+                fields: row
+                    .get_column_iter()
+                    .map(|(_, f)| parquet_text(f))
+                    .collect(),
+            })
+        });
+        Ok(Spine {
+            header,
+            rows: Box::new(rows),
+        })
+    }
+
+    fn next(&mut self) -> anyhow::Result<Option<Record>> {
+        self.rows.next().transpose()
+    }
+}
+
+/// A Parquet value as the text a CSV would hold.
+fn parquet_text(field: &parquet::record::Field) -> String {
+    use parquet::record::Field;
+    match field {
+        Field::Null => String::new(),
+        Field::Str(s) => s.clone(),
+        Field::Date(days) => chrono::DateTime::from_timestamp(i64::from(*days) * 86_400, 0)
+            .map_or_else(|| days.to_string(), |t| t.date_naive().to_string()),
+        other => other.to_string(),
+    }
+}
+
+impl Header {
+    fn new(spine: &Path, columns: Vec<String>, at: At) -> anyhow::Result<Header> {
+        let find = |name: &str| {
+            columns.iter().position(|c| c == name).with_context(|| {
+                format!(
+                    "{}: the spine has no {name} column (its columns: {})",
+                    place(spine, &at),
+                    columns.join(", ")
+                )
+            })
+        };
+        let (person, cutoff) = (find(PERSON_COLUMN)?, find(CUTOFF_COLUMN)?);
+        for (i, column) in columns.iter().enumerate() {
+            if columns[..i].contains(column) {
+                bail!("{}: the spine has two {column} columns", place(spine, &at));
+            }
+            if FEATURES.iter().any(|f| f.name == column) {
+                bail!(
+                    "{}: the spine's column {column} is also a feature column: rename it",
+                    place(spine, &at)
+                );
+            }
+        }
+        Ok(Header {
+            columns,
+            person,
+            cutoff,
+        })
+    }
 }
 
 /// The line a record starts on. The csv crate counts a record from the end of the one before, so
@@ -123,13 +236,8 @@ fn line_of(spine: &Path, record: &csv::StringRecord) -> u64 {
 }
 
 /// One spine row's person and cutoff, or an error naming the file and line.
-fn parse_row(
-    spine: &Path,
-    header: &Header,
-    record: &csv::StringRecord,
-) -> anyhow::Result<(i64, NaiveDate)> {
-    let line = || line_of(spine, record);
-    let field = |i: usize| record.get(i).unwrap_or("").trim();
+fn parse_row(spine: &Path, header: &Header, record: &Record) -> anyhow::Result<(i64, NaiveDate)> {
+    let field = |i: usize| record.fields.get(i).map_or("", |f| f.trim());
     let person = field(header.person);
     let person_id = person
         .parse::<i64>()
@@ -137,9 +245,8 @@ fn parse_row(
         .filter(|p| *p > 0 && person.bytes().all(|b| b.is_ascii_digit()))
         .with_context(|| {
             format!(
-                "{}:{}: person_id {person:?} is not a positive whole number",
-                spine.display(),
-                line()
+                "{}: person_id {person:?} is not a positive whole number",
+                place(spine, &record.at)
             )
         })?;
     let cutoff = field(header.cutoff);
@@ -148,22 +255,11 @@ fn parse_row(
         .and_then(|c| NaiveDate::parse_from_str(c, "%Y-%m-%d").ok())
         .with_context(|| {
             format!(
-                "{}:{}: cutoff {cutoff:?} is not a date (YYYY-MM-DD)",
-                spine.display(),
-                line()
+                "{}: cutoff {cutoff:?} is not a date (YYYY-MM-DD)",
+                place(spine, &record.at)
             )
         })?;
     Ok((person_id, date))
-}
-
-fn next_record(
-    spine: &Path,
-    records: &mut csv::StringRecordsIter<'_, std::fs::File>,
-) -> anyhow::Result<Option<csv::StringRecord>> {
-    records
-        .next()
-        .transpose()
-        .with_context(|| format!("{}: reading the spine", spine.display()))
 }
 
 /// Where the training set is written: first a temporary file beside `out`, renamed at the end.
@@ -206,12 +302,10 @@ pub async fn write(
     let _shown = progress::show(status.clone(), quiet);
 
     // Pass 1: check every row and send it.
-    let mut reader = open(spine)?;
-    let header = header(spine, &mut reader)?;
+    let mut first = Spine::open(spine)?;
     let mut sending = begin_spine(client).await?;
-    let mut records = reader.records();
-    while let Some(record) = next_record(spine, &mut records)? {
-        let (person, cutoff) = parse_row(spine, &header, &record)?;
+    while let Some(record) = first.next()? {
+        let (person, cutoff) = parse_row(spine, &first.header, &record)?;
         sending.push(person, cutoff).await?;
         status.sent.fetch_add(1, Ordering::Relaxed);
     }
@@ -225,9 +319,11 @@ pub async fn write(
     let features = features_at_cutoffs(client, known_at).await?;
     pin_mut!(features);
     let file = partial(out)?;
-    let mut reader = open(spine)?;
-    reader.headers()?;
-    let mut records = reader.records();
+    let mut second = Spine::open(spine)?;
+    let header = first.header;
+    if second.header.columns != header.columns {
+        bail!("{}: the spine changed while it was read", spine.display());
+    }
     let mut csv_out = None;
     let mut parquet_out = None;
     match format {
@@ -264,7 +360,8 @@ pub async fn write(
             );
         }
         written += 1;
-        let record = next_record(spine, &mut records)?
+        let record = second
+            .next()?
             .context("the spine changed while it was read: it has fewer rows than it had")?;
         if number != written {
             bail!("training row {number} came back in the place of row {written}");
@@ -272,18 +369,17 @@ pub async fn write(
         let (person, cutoff) = parse_row(spine, &header, &record)?;
         if person != features.person_id {
             bail!(
-                "{}: the spine changed while it was read (line {})",
-                spine.display(),
-                line_of(spine, &record)
+                "{}: the spine changed while it was read",
+                place(spine, &record.at)
             );
         }
         if let Some(writer) = csv_out.as_mut() {
-            let mut fields: Vec<String> = record.iter().map(str::to_owned).collect();
+            let mut fields = record.fields;
             fields.extend(feature_fields(&features));
             writer.write_record(&fields)?;
         } else {
             group.push(Example {
-                fields: record.iter().map(str::to_owned).collect(),
+                fields: record.fields,
                 cutoff: Some(cutoff),
                 features,
             });
@@ -297,7 +393,7 @@ pub async fn write(
     if written != rows {
         bail!("{rows} spine rows were sent and {written} came back");
     }
-    if next_record(spine, &mut records)?.is_some() {
+    if second.next()?.is_some() {
         bail!(
             "{}: the spine changed while it was read: it has more rows than it had",
             spine.display()

@@ -301,3 +301,141 @@ async fn explain_prints_the_deciding_rows_and_is_audited() {
     .await;
     assert_eq!(audited, 2);
 }
+
+/// A Parquet spine: person_id INT64, cutoff DATE, label INT32, note optional text.
+fn write_parquet_spine(path: &Path, rows: &[(i64, &str, i32, Option<&str>)]) {
+    use parquet::data_type::{ByteArray, ByteArrayType, Int32Type, Int64Type};
+    use parquet::file::properties::WriterProperties;
+    use parquet::file::writer::SerializedFileWriter;
+    use parquet::schema::parser::parse_message_type;
+    use std::sync::Arc;
+    let schema = parse_message_type(
+        "message spine { required int64 person_id; required int32 cutoff (DATE);
+                         required int32 label; optional binary note (UTF8); }",
+    )
+    .unwrap();
+    let file = std::fs::File::create(path).unwrap();
+    let mut writer = SerializedFileWriter::new(
+        file,
+        Arc::new(schema),
+        Arc::new(WriterProperties::builder().build()),
+    )
+    .unwrap();
+    let mut group = writer.next_row_group().unwrap();
+    let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap();
+    let ids: Vec<i64> = rows.iter().map(|r| r.0).collect();
+    let days: Vec<i32> = rows
+        .iter()
+        .map(|r| (r.1.parse::<chrono::NaiveDate>().unwrap() - epoch).num_days() as i32)
+        .collect();
+    let labels: Vec<i32> = rows.iter().map(|r| r.2).collect();
+    let notes: Vec<ByteArray> = rows
+        .iter()
+        .filter_map(|r| r.3)
+        .map(ByteArray::from)
+        .collect();
+    let levels: Vec<i16> = rows.iter().map(|r| i16::from(r.3.is_some())).collect();
+    let mut column = group.next_column().unwrap().unwrap();
+    column
+        .typed::<Int64Type>()
+        .write_batch(&ids, None, None)
+        .unwrap();
+    column.close().unwrap();
+    let mut column = group.next_column().unwrap().unwrap();
+    column
+        .typed::<Int32Type>()
+        .write_batch(&days, None, None)
+        .unwrap();
+    column.close().unwrap();
+    let mut column = group.next_column().unwrap().unwrap();
+    column
+        .typed::<Int32Type>()
+        .write_batch(&labels, None, None)
+        .unwrap();
+    column.close().unwrap();
+    let mut column = group.next_column().unwrap().unwrap();
+    column
+        .typed::<ByteArrayType>()
+        .write_batch(&notes, Some(&levels), None)
+        .unwrap();
+    column.close().unwrap();
+    group.close().unwrap();
+    writer.close().unwrap();
+}
+
+#[tokio::test]
+async fn a_parquet_spine_gives_the_rows_a_csv_spine_does() {
+    let db = TestDb::migrated().await.unwrap();
+    let sample = sample_dir();
+    medrec()
+        .on(&db)
+        .run_ok(&["ingest", "--quiet", sample.to_str().unwrap()])
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let rows = [
+        (3597, "2035-01-13", 1, Some("a, b")),
+        (3591, "2032-06-15", 0, None),
+        (999_999, "2035-01-01", 1, Some("nobody")),
+    ];
+    let parquet_spine = dir.path().join("spine.parquet");
+    write_parquet_spine(&parquet_spine, &rows);
+    let csv_spine = dir.path().join("spine.csv");
+    let mut text = String::from("person_id,cutoff,label,note\n");
+    for (person, cutoff, label, note) in rows {
+        text.push_str(&format!(
+            "{person},{cutoff},{label},\"{}\"\n",
+            note.unwrap_or("")
+        ));
+    }
+    std::fs::write(&csv_spine, text).unwrap();
+    let mut outputs = Vec::new();
+    for spine in [&parquet_spine, &csv_spine] {
+        let out = dir.path().join(format!(
+            "from-{}.csv",
+            spine.extension().unwrap().to_str().unwrap()
+        ));
+        medrec()
+            .on(&db)
+            .run_ok(&[
+                "features",
+                "training-set",
+                "--quiet",
+                "--spine",
+                spine.to_str().unwrap(),
+                "--out",
+                out.to_str().unwrap(),
+            ])
+            .await;
+        outputs.push(read_csv(&out));
+    }
+    assert_eq!(outputs[0], outputs[1]);
+    let (header, rows) = &outputs[0];
+    assert_eq!(&header[..4], ["person_id", "cutoff", "label", "note"]);
+    assert_eq!(&rows[1][..4], ["3591", "2032-06-15", "0", ""]);
+    let alpha = header
+        .iter()
+        .position(|h| h == "taking_alpha_blockers")
+        .unwrap();
+    assert_eq!(rows[1][alpha], "true");
+
+    // A file named .parquet that is not one is refused as such.
+    let bad = dir.path().join("bad.parquet");
+    std::fs::write(&bad, b"PAR1 not really").unwrap();
+    let output = medrec()
+        .on(&db)
+        .run(&[
+            "features",
+            "training-set",
+            "--spine",
+            bad.to_str().unwrap(),
+            "--out",
+            dir.path().join("x.csv").to_str().unwrap(),
+        ])
+        .await;
+    assert!(!output.status.success());
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("not a readable Parquet file"),
+        "{}",
+        describe(&output)
+    );
+}
