@@ -7,7 +7,7 @@ use std::sync::Arc;
 use anyhow::{bail, Context};
 use chrono::{Datelike, NaiveDate};
 use medrec_core::features::{Feature, FeatureKind, FEATURES};
-use medrec_store::features::{read, PersonFeatures};
+use medrec_store::features::{stream, PersonFeatures};
 use parquet::basic::{Compression, LogicalType, Repetition, Type as PhysicalType};
 use parquet::data_type::{
     BoolType, ByteArray, ByteArrayType, DataType, DoubleType, Int32Type, Int64Type,
@@ -45,22 +45,6 @@ pub fn csv_field(value: &Json) -> String {
 /// The feature fields of one row, in catalogue order.
 pub fn feature_fields(row: &PersonFeatures) -> impl Iterator<Item = String> + '_ {
     FEATURES.iter().map(|f| csv_field(&row.values[f.name]))
-}
-
-/// Writes one row per person: `person_id` then every feature, named as in the catalogue.
-pub fn write_csv(rows: &[PersonFeatures], out: &Path) -> anyhow::Result<()> {
-    let mut writer =
-        csv::Writer::from_path(out).with_context(|| format!("creating {}", out.display()))?;
-    let mut header = vec!["person_id"];
-    header.extend(FEATURES.iter().map(|f| f.name));
-    writer.write_record(&header)?;
-    for row in rows {
-        let mut record = vec![row.person_id.to_string()];
-        record.extend(feature_fields(row));
-        writer.write_record(&record)?;
-    }
-    writer.flush()?;
-    Ok(())
 }
 
 /// A column written before the features, and how Parquet types it.
@@ -244,29 +228,6 @@ fn parquet_schema(leading: &[Leading]) -> parquet::errors::Result<SchemaType> {
         .build()
 }
 
-/// Writes one row per person (`person_id`, then every feature) in row groups of at most
-/// [`ROW_GROUP_ROWS`] rows.
-pub fn write_parquet(
-    rows: Vec<PersonFeatures>,
-    out: &Path,
-    catalogue: &Json,
-) -> anyhow::Result<()> {
-    let mut parquet =
-        ParquetOut::create(out, vec![Leading::PersonId("person_id".into())], catalogue)?;
-    let mut group = Vec::with_capacity(ROW_GROUP_ROWS.min(rows.len()));
-    for row in rows {
-        group.push(Example::from(row));
-        if group.len() == ROW_GROUP_ROWS {
-            parquet.write_group(&group)?;
-            group.clear();
-        }
-    }
-    if !group.is_empty() {
-        parquet.write_group(&group)?;
-    }
-    parquet.close()
-}
-
 /// Writes one optional column of a row group: the non-NULL values converted by `convert`
 /// (`None`: the JSON value is not of the feature's kind), and a definition level per row.
 fn write_optional<T: DataType>(
@@ -299,31 +260,77 @@ fn write_optional<T: DataType>(
     Ok(())
 }
 
+/// Writes one row per person (`person_id`, then every feature, named as in the catalogue):
+/// the stored features, or computed as of a date. Streamed in person order (memory flat
+/// however many persons) into a temporary file beside `out`, renamed at the end.
 pub async fn export(
     client: &tokio_postgres::Client,
     format: &str,
     out: &Path,
     as_of: Option<NaiveDate>,
 ) -> anyhow::Result<usize> {
+    use futures_util::{pin_mut, StreamExt};
     if !matches!(format, "csv" | "parquet") {
         bail!("unknown export format {format:?} (expected csv or parquet)");
     }
-    let rows = read(client, None, as_of).await?;
     let version: String = client
         .query_one("SELECT feature_definitions_version()", &[])
         .await?
         .get(0);
     let mut catalogue = medrec_core::features::catalogue(&version);
     catalogue["as_of"] = as_of.map(|d| d.to_string()).into();
+    let file = partial(out)?;
+    let rows = stream(client, as_of).await?;
+    pin_mut!(rows);
+    let mut written = 0;
     if format == "csv" {
-        write_csv(&rows, out)?;
+        let mut writer = csv::Writer::from_writer(std::io::BufWriter::new(file.reopen()?));
+        let mut header = vec!["person_id"];
+        header.extend(FEATURES.iter().map(|f| f.name));
+        writer.write_record(&header)?;
+        while let Some(row) = rows.next().await {
+            let row = row?;
+            let mut record = vec![row.person_id.to_string()];
+            record.extend(feature_fields(&row));
+            writer.write_record(&record)?;
+            written += 1;
+        }
+        writer.flush()?;
         let path = catalogue_path(out);
         std::fs::write(&path, serde_json::to_string_pretty(&catalogue)?)
             .with_context(|| format!("writing {}", path.display()))?;
     } else {
-        let n = rows.len();
-        write_parquet(rows, out, &catalogue)?;
-        return Ok(n);
+        let leading = vec![Leading::PersonId("person_id".into())];
+        let mut parquet = ParquetOut::create(file.path(), leading, &catalogue)?;
+        let mut group = Vec::with_capacity(ROW_GROUP_ROWS);
+        while let Some(row) = rows.next().await {
+            group.push(Example::from(row?));
+            written += 1;
+            if group.len() == ROW_GROUP_ROWS {
+                parquet.write_group(&group)?;
+                group.clear();
+            }
+        }
+        if !group.is_empty() {
+            parquet.write_group(&group)?;
+        }
+        parquet.close()?;
     }
-    Ok(rows.len())
+    file.persist(out)
+        .with_context(|| format!("writing {}", out.display()))?;
+    Ok(written)
+}
+
+/// Where an export or a training set is written first: a temporary file beside `out` (created
+/// as any new file is, 0666 less the umask, not tempfile's private 0600), renamed at the end.
+pub fn partial(out: &Path) -> anyhow::Result<tempfile::NamedTempFile> {
+    let dir = match out.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.to_owned(),
+        _ => std::path::PathBuf::from("."),
+    };
+    tempfile::Builder::new()
+        .prefix(".medrec-partial")
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
+        .tempfile_in(&dir)
+        .with_context(|| format!("creating a file in {}", dir.display()))
 }

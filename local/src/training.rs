@@ -5,7 +5,7 @@
 //! the streamed features, so memory stays flat whatever its size. The output is written to a temporary file beside `--out` and
 //! renamed at the end: on any error nothing is written.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
@@ -19,7 +19,7 @@ use serde_json::{json, Value as Json};
 use tokio_postgres::Client;
 
 use crate::features::{
-    catalogue_path, feature_fields, Example, Leading, ParquetOut, ROW_GROUP_ROWS,
+    catalogue_path, feature_fields, partial, Example, Leading, ParquetOut, ROW_GROUP_ROWS,
 };
 use crate::progress::{self, Status};
 
@@ -260,20 +260,6 @@ fn parse_row(spine: &Path, header: &Header, record: &Record) -> anyhow::Result<(
             )
         })?;
     Ok((person_id, date))
-}
-
-/// Where the training set is written: first a temporary file beside `out`, renamed at the end.
-fn partial(out: &Path) -> anyhow::Result<tempfile::NamedTempFile> {
-    let dir = match out.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir.to_owned(),
-        _ => PathBuf::from("."),
-    };
-    // Created as any new file is (0666 less the umask), not tempfile's private 0600.
-    tempfile::Builder::new()
-        .prefix(".training-set")
-        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
-        .tempfile_in(&dir)
-        .with_context(|| format!("creating a file in {}", dir.display()))
 }
 
 /// The catalogue with what this set was computed from: enough to reproduce it.

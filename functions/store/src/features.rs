@@ -130,6 +130,23 @@ pub fn sql_type(kind: FeatureKind) -> &'static str {
     }
 }
 
+/// The statement of [`read`] and [`stream`]: `$1` the persons (NULL: all), `$2` the as-of date
+/// when computing as of one.
+fn read_statement(as_of: bool) -> String {
+    if as_of {
+        format!(
+            "SELECT person_id, {} FROM person_features_as_of($1, $2) ORDER BY person_id",
+            select_list("")
+        )
+    } else {
+        format!(
+            "SELECT person_id, {} FROM person_features
+             WHERE $1::bigint[] IS NULL OR person_id = ANY($1) ORDER BY person_id",
+            select_list("")
+        )
+    }
+}
+
 /// Features of `persons` (all when `None`): the stored ones, or computed as of a date (only
 /// events on or before it), ordered by person.
 pub async fn read(
@@ -138,31 +155,46 @@ pub async fn read(
     as_of: Option<NaiveDate>,
 ) -> Result<Vec<PersonFeatures>, tokio_postgres::Error> {
     let rows = match as_of {
-        None => {
-            client
-                .query(
-                    &format!(
-                        "SELECT person_id, {} FROM person_features
-                         WHERE $1::bigint[] IS NULL OR person_id = ANY($1) ORDER BY person_id",
-                        select_list("")
-                    ),
-                    &[&persons],
-                )
-                .await?
-        }
+        None => client.query(&read_statement(false), &[&persons]).await?,
         Some(date) => {
             client
-                .query(
-                    &format!(
-                    "SELECT person_id, {} FROM person_features_as_of($1, $2) ORDER BY person_id",
-                    select_list("")
-                ),
-                    &[&persons, &date],
-                )
+                .query(&read_statement(true), &[&persons, &date])
                 .await?
         }
     };
     Ok(rows.iter().map(to_features).collect())
+}
+
+/// [`read`] of everyone, streamed in person order: memory stays flat however many persons.
+pub async fn stream(
+    client: &Client,
+    as_of: Option<NaiveDate>,
+) -> Result<
+    impl futures_util::Stream<Item = Result<PersonFeatures, tokio_postgres::Error>>,
+    tokio_postgres::Error,
+> {
+    use futures_util::StreamExt;
+    use tokio_postgres::types::ToSql;
+    let everyone: Option<&[i64]> = None;
+    let rows = match &as_of {
+        None => {
+            client
+                .query_raw(&read_statement(false), [&everyone as &(dyn ToSql + Sync)])
+                .await?
+        }
+        Some(date) => {
+            client
+                .query_raw(
+                    &read_statement(true),
+                    [
+                        &everyone as &(dyn ToSql + Sync),
+                        date as &(dyn ToSql + Sync),
+                    ],
+                )
+                .await?
+        }
+    };
+    Ok(rows.map(|row| row.map(|row| to_features(&row))))
 }
 
 pub(crate) fn to_features(row: &Row) -> PersonFeatures {
