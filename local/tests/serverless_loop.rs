@@ -260,7 +260,14 @@ async fn csvs_uploaded_to_the_bucket_come_back_as_features_from_the_api() {
                 .await
                 .unwrap()
                 .get(0);
-            loaded == 5 && stale_persons(&db, &before_upload).await == 0
+            // Nothing owed too: features computed after an earlier file are not stale by
+            // time, but a later file's persons stay owed until their recompute ran.
+            let owed: i64 = db
+                .query_one("SELECT count(*) FROM features_owed", &[])
+                .await
+                .unwrap()
+                .get(0);
+            loaded == 5 && owed == 0 && stale_persons(&db, &before_upload).await == 0
         },
     )
     .await;
