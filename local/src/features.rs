@@ -1,7 +1,7 @@
 //! `medrec features ...`: refresh and export per-person features.
 
 use std::fs::File;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
@@ -19,22 +19,22 @@ use parquet::schema::types::Type as SchemaType;
 use serde_json::Value as Json;
 
 /// The Parquet key-value metadata key of the feature catalogue.
-pub const CATALOGUE_KEY: &str = "medrec.catalogue";
+const CATALOGUE_KEY: &str = "medrec.catalogue";
 
 /// Where a CSV export's catalogue goes: `features.csv` -> `features.catalogue.json`.
-pub fn catalogue_path(csv: &Path) -> std::path::PathBuf {
+fn catalogue_path(csv: &Path) -> PathBuf {
     csv.with_extension("catalogue.json")
 }
 
 /// Rows per Parquet row group: each group's rows are buffered before writing, about 3 KB a row
 /// as JSON values (measured: 100,000-row groups peaked at 300 MB).
-pub const ROW_GROUP_ROWS: usize = 16_384;
+const ROW_GROUP_ROWS: usize = 16_384;
 
 /// `NaiveDate::num_days_from_ce` of 1970-01-01 (Parquet DATE counts days from it).
 const UNIX_EPOCH_DAYS_FROM_CE: i32 = 719_163;
 
 /// A feature's value as a CSV field: booleans `true`/`false`, NULL an empty field.
-pub fn csv_field(value: &Json) -> String {
+fn csv_field(value: &Json) -> String {
     match value {
         Json::Null => String::new(),
         Json::String(s) => s.clone(),
@@ -43,7 +43,7 @@ pub fn csv_field(value: &Json) -> String {
 }
 
 /// The feature fields of one row, in catalogue order.
-pub fn feature_fields(row: &PersonFeatures) -> impl Iterator<Item = String> + '_ {
+fn feature_fields(row: &PersonFeatures) -> impl Iterator<Item = String> + '_ {
     FEATURES.iter().map(|f| csv_field(&row.values[f.name]))
 }
 
@@ -54,19 +54,20 @@ pub enum Leading {
     PersonId(String),
     /// The row's cutoff (DATE, required).
     Cutoff(String),
-    /// A passed-through text field (UTF-8, required), the row's `fields[index]`.
-    Text(String, usize),
+    /// A passed-through text field (UTF-8, required).
+    Text(String),
 }
 
 impl Leading {
     fn name(&self) -> &str {
         match self {
-            Leading::PersonId(name) | Leading::Cutoff(name) | Leading::Text(name, _) => name,
+            Leading::PersonId(name) | Leading::Cutoff(name) | Leading::Text(name) => name,
         }
     }
 }
 
-/// One output row: its passed-through fields, its cutoff (if any) and its features.
+/// One output row: the text of each leading column (written as is to a CSV), its cutoff (if
+/// any) and its features.
 #[derive(Debug, Clone)]
 pub struct Example {
     pub fields: Vec<String>,
@@ -75,12 +76,120 @@ pub struct Example {
 }
 
 impl From<PersonFeatures> for Example {
+    /// An export's row: its one leading column is the person.
     fn from(features: PersonFeatures) -> Self {
         Example {
-            fields: Vec::new(),
+            fields: vec![features.person_id.to_string()],
             cutoff: None,
             features,
         }
+    }
+}
+
+/// The two formats features are written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Csv,
+    Parquet,
+}
+
+impl std::str::FromStr for Format {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> anyhow::Result<Self> {
+        match s {
+            "csv" => Ok(Format::Csv),
+            "parquet" => Ok(Format::Parquet),
+            other => bail!("unknown format {other:?} (expected csv or parquet)"),
+        }
+    }
+}
+
+/// A CSV or Parquet file of features being written. Rows go to a temporary file beside `out`,
+/// renamed by [`FeatureFile::finish`], so an error leaves nothing; the catalogue goes beside a
+/// CSV (`FILE.catalogue.json`) or into a Parquet file's metadata. Parquet rows are buffered a
+/// row group at a time ([`ROW_GROUP_ROWS`]).
+pub struct FeatureFile {
+    out: PathBuf,
+    file: tempfile::NamedTempFile,
+    catalogue: Json,
+    sink: Sink,
+}
+
+enum Sink {
+    Csv(csv::Writer<std::io::BufWriter<File>>),
+    Parquet {
+        writer: ParquetOut,
+        group: Vec<Example>,
+    },
+}
+
+impl FeatureFile {
+    /// `leading`: the columns before the features (the CSV header names them, in order).
+    pub fn create(
+        format: Format,
+        out: &Path,
+        leading: Vec<Leading>,
+        catalogue: Json,
+    ) -> anyhow::Result<Self> {
+        let file = partial(out)?;
+        let sink = match format {
+            Format::Csv => {
+                let mut writer = csv::Writer::from_writer(std::io::BufWriter::new(file.reopen()?));
+                let mut header: Vec<&str> = leading.iter().map(Leading::name).collect();
+                header.extend(FEATURES.iter().map(|f| f.name));
+                writer.write_record(&header)?;
+                Sink::Csv(writer)
+            }
+            Format::Parquet => Sink::Parquet {
+                writer: ParquetOut::create(file.path(), leading, &catalogue)?,
+                group: Vec::with_capacity(ROW_GROUP_ROWS),
+            },
+        };
+        Ok(FeatureFile {
+            out: out.to_owned(),
+            file,
+            catalogue,
+            sink,
+        })
+    }
+
+    pub fn push(&mut self, row: Example) -> anyhow::Result<()> {
+        match &mut self.sink {
+            Sink::Csv(writer) => {
+                let mut record = row.fields;
+                record.extend(feature_fields(&row.features));
+                writer.write_record(&record)?;
+            }
+            Sink::Parquet { writer, group } => {
+                group.push(row);
+                if group.len() == ROW_GROUP_ROWS {
+                    writer.write_group(group)?;
+                    group.clear();
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub fn finish(self) -> anyhow::Result<()> {
+        match self.sink {
+            Sink::Csv(mut writer) => {
+                writer.flush()?;
+                let path = catalogue_path(&self.out);
+                std::fs::write(&path, serde_json::to_string_pretty(&self.catalogue)?)
+                    .with_context(|| format!("writing {}", path.display()))?;
+            }
+            Sink::Parquet { mut writer, group } => {
+                if !group.is_empty() {
+                    writer.write_group(&group)?;
+                }
+                writer.close()?;
+            }
+        }
+        self.file
+            .persist(&self.out)
+            .with_context(|| format!("writing {}", self.out.display()))?;
+        Ok(())
     }
 }
 
@@ -92,14 +201,14 @@ fn parquet_date(date: NaiveDate) -> i32 {
 /// feature, optional, in catalogue order. Dates are INT32 DATE, text is UTF-8 BYTE_ARRAY,
 /// uncompressed. The catalogue (`medrec_core::features::catalogue`, with whatever the caller
 /// added) goes into the file's key-value metadata under [`CATALOGUE_KEY`].
-pub struct ParquetOut {
+struct ParquetOut {
     writer: SerializedFileWriter<File>,
     leading: Vec<Leading>,
-    path: std::path::PathBuf,
+    path: PathBuf,
 }
 
 impl ParquetOut {
-    pub fn create(out: &Path, leading: Vec<Leading>, catalogue: &Json) -> anyhow::Result<Self> {
+    fn create(out: &Path, leading: Vec<Leading>, catalogue: &Json) -> anyhow::Result<Self> {
         let file = File::create(out).with_context(|| format!("creating {}", out.display()))?;
         let properties = WriterProperties::builder()
             .set_compression(Compression::UNCOMPRESSED)
@@ -121,9 +230,9 @@ impl ParquetOut {
     }
 
     /// Writes `rows` as one row group (callers keep groups to about [`ROW_GROUP_ROWS`]).
-    pub fn write_group(&mut self, rows: &[Example]) -> anyhow::Result<()> {
+    fn write_group(&mut self, rows: &[Example]) -> anyhow::Result<()> {
         let mut group = self.writer.next_row_group()?;
-        for lead in &self.leading {
+        for (index, lead) in self.leading.iter().enumerate() {
             let mut column = group
                 .next_column()?
                 .with_context(|| format!("parquet writer has no {} column", lead.name()))?;
@@ -141,10 +250,10 @@ impl ParquetOut {
                         .typed::<Int32Type>()
                         .write_batch(&dates, None, None)?;
                 }
-                Leading::Text(_, index) => {
+                Leading::Text(_) => {
                     let texts: Vec<ByteArray> = rows
                         .iter()
-                        .map(|r| ByteArray::from(r.fields[*index].as_str()))
+                        .map(|r| ByteArray::from(r.fields[index].as_str()))
                         .collect();
                     column
                         .typed::<ByteArrayType>()
@@ -184,7 +293,7 @@ impl ParquetOut {
         Ok(())
     }
 
-    pub fn close(self) -> anyhow::Result<()> {
+    fn close(self) -> anyhow::Result<()> {
         self.writer
             .close()
             .with_context(|| format!("writing {}", self.path.display()))?;
@@ -261,72 +370,40 @@ fn write_optional<T: DataType>(
 }
 
 /// Writes one row per person (`person_id`, then every feature, named as in the catalogue):
-/// the stored features, or computed as of a date. Streamed in person order (memory flat
-/// however many persons) into a temporary file beside `out`, renamed at the end.
+/// the stored features, or computed as of a date, streamed in person order (memory flat
+/// however many persons).
 pub async fn export(
     client: &tokio_postgres::Client,
-    format: &str,
+    format: Format,
     out: &Path,
     as_of: Option<NaiveDate>,
 ) -> anyhow::Result<usize> {
     use futures_util::{pin_mut, StreamExt};
-    if !matches!(format, "csv" | "parquet") {
-        bail!("unknown export format {format:?} (expected csv or parquet)");
-    }
     let version: String = client
         .query_one("SELECT feature_definitions_version()", &[])
         .await?
         .get(0);
     let mut catalogue = medrec_core::features::catalogue(&version);
     catalogue["as_of"] = as_of.map(|d| d.to_string()).into();
-    let file = partial(out)?;
+    let leading = vec![Leading::PersonId("person_id".into())];
+    let mut file = FeatureFile::create(format, out, leading, catalogue)?;
     let rows = stream(client, as_of).await?;
     pin_mut!(rows);
     let mut written = 0;
-    if format == "csv" {
-        let mut writer = csv::Writer::from_writer(std::io::BufWriter::new(file.reopen()?));
-        let mut header = vec!["person_id"];
-        header.extend(FEATURES.iter().map(|f| f.name));
-        writer.write_record(&header)?;
-        while let Some(row) = rows.next().await {
-            let row = row?;
-            let mut record = vec![row.person_id.to_string()];
-            record.extend(feature_fields(&row));
-            writer.write_record(&record)?;
-            written += 1;
-        }
-        writer.flush()?;
-        let path = catalogue_path(out);
-        std::fs::write(&path, serde_json::to_string_pretty(&catalogue)?)
-            .with_context(|| format!("writing {}", path.display()))?;
-    } else {
-        let leading = vec![Leading::PersonId("person_id".into())];
-        let mut parquet = ParquetOut::create(file.path(), leading, &catalogue)?;
-        let mut group = Vec::with_capacity(ROW_GROUP_ROWS);
-        while let Some(row) = rows.next().await {
-            group.push(Example::from(row?));
-            written += 1;
-            if group.len() == ROW_GROUP_ROWS {
-                parquet.write_group(&group)?;
-                group.clear();
-            }
-        }
-        if !group.is_empty() {
-            parquet.write_group(&group)?;
-        }
-        parquet.close()?;
+    while let Some(row) = rows.next().await {
+        file.push(Example::from(row?))?;
+        written += 1;
     }
-    file.persist(out)
-        .with_context(|| format!("writing {}", out.display()))?;
+    file.finish()?;
     Ok(written)
 }
 
-/// Where an export or a training set is written first: a temporary file beside `out` (created
-/// as any new file is, 0666 less the umask, not tempfile's private 0600), renamed at the end.
-pub fn partial(out: &Path) -> anyhow::Result<tempfile::NamedTempFile> {
+/// Where a feature file is written first: a temporary file beside `out` (created as any new
+/// file is, 0666 less the umask, not tempfile's private 0600), renamed at the end.
+fn partial(out: &Path) -> anyhow::Result<tempfile::NamedTempFile> {
     let dir = match out.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir.to_owned(),
-        _ => std::path::PathBuf::from("."),
+        _ => PathBuf::from("."),
     };
     tempfile::Builder::new()
         .prefix(".medrec-partial")

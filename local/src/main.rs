@@ -147,7 +147,7 @@ enum FeaturesCommand {
     /// Write one row per person to a file.
     Export {
         #[arg(long, default_value = "csv")]
-        format: String,
+        format: features::Format,
         #[arg(long)]
         out: PathBuf,
         /// Compute the features from events on or before this date (YYYY-MM-DD).
@@ -172,7 +172,7 @@ enum FeaturesCommand {
         #[arg(long)]
         out: PathBuf,
         #[arg(long, default_value = "csv")]
-        format: training::Format,
+        format: features::Format,
         /// Read the tables as known at this instant (RFC 3339): only rows of runs finished by
         /// then count, and rows a vendor file replaced later come back.
         #[arg(long, value_parser = parse_instant)]
@@ -313,7 +313,7 @@ async fn main() -> anyhow::Result<()> {
                     println!("recomputed the features of {n} person(s)");
                 }
                 FeaturesCommand::Export { format, out, as_of } => {
-                    let n = features::export(&client, &format, &out, as_of).await?;
+                    let n = features::export(&client, format, &out, as_of).await?;
                     println!("wrote {n} person(s) to {}", out.display());
                 }
                 FeaturesCommand::Explain { person, as_of } => {

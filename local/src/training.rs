@@ -18,31 +18,12 @@ use medrec_store::training::{begin_spine, features_at_cutoffs, provenance, Prove
 use serde_json::{json, Value as Json};
 use tokio_postgres::Client;
 
-use crate::features::{
-    catalogue_path, feature_fields, partial, Example, Leading, ParquetOut, ROW_GROUP_ROWS,
-};
+use crate::features::{Example, FeatureFile, Format, Leading};
 use crate::progress::{self, Status};
 
 /// The spine's required columns.
 const PERSON_COLUMN: &str = "person_id";
 const CUTOFF_COLUMN: &str = "cutoff";
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
-    Csv,
-    Parquet,
-}
-
-impl std::str::FromStr for Format {
-    type Err = anyhow::Error;
-    fn from_str(s: &str) -> anyhow::Result<Self> {
-        match s {
-            "csv" => Ok(Format::Csv),
-            "parquet" => Ok(Format::Parquet),
-            other => bail!("unknown training-set format {other:?} (expected csv or parquet)"),
-        }
-    }
-}
 
 /// What was written.
 #[derive(Debug)]
@@ -301,50 +282,28 @@ pub async fn write(
 
     // Pass 2: the spine again, beside the features in spine order.
     status.phase.store(COMPUTING, Ordering::Relaxed);
-    let started = Instant::now();
     let features = features_at_cutoffs(client, known_at).await?;
     pin_mut!(features);
-    let file = partial(out)?;
     let mut second = Spine::open(spine)?;
     let header = first.header;
     if second.header.columns != header.columns {
         bail!("{}: the spine changed while it was read", spine.display());
     }
-    let mut csv_out = None;
-    let mut parquet_out = None;
-    match format {
-        Format::Csv => {
-            let mut writer = csv::Writer::from_writer(std::io::BufWriter::new(file.reopen()?));
-            let mut names: Vec<&str> = header.columns.iter().map(String::as_str).collect();
-            names.extend(FEATURES.iter().map(|f| f.name));
-            writer.write_record(&names)?;
-            csv_out = Some(writer);
-        }
-        Format::Parquet => {
-            let leading = header
-                .columns
-                .iter()
-                .enumerate()
-                .map(|(i, name)| match i {
-                    i if i == header.person => Leading::PersonId(name.clone()),
-                    i if i == header.cutoff => Leading::Cutoff(name.clone()),
-                    i => Leading::Text(name.clone(), i),
-                })
-                .collect();
-            parquet_out = Some(ParquetOut::create(file.path(), leading, &catalogue)?);
-        }
-    }
-    let mut group = Vec::new();
+    let leading = header
+        .columns
+        .iter()
+        .enumerate()
+        .map(|(i, name)| match i {
+            i if i == header.person => Leading::PersonId(name.clone()),
+            i if i == header.cutoff => Leading::Cutoff(name.clone()),
+            _ => Leading::Text(name.clone()),
+        })
+        .collect();
+    let mut file = FeatureFile::create(format, out, leading, catalogue)?;
     let mut written = 0i64;
     while let Some(row) = features.next().await {
         let (number, features) = row?;
-        if written == 0 {
-            status.phase.store(WRITING, Ordering::Relaxed);
-            tracing::debug!(
-                seconds = started.elapsed().as_secs_f64(),
-                "first training row"
-            );
-        }
+        status.phase.store(WRITING, Ordering::Relaxed);
         written += 1;
         let record = second
             .next()?
@@ -359,21 +318,11 @@ pub async fn write(
                 place(spine, &record.at)
             );
         }
-        if let Some(writer) = csv_out.as_mut() {
-            let mut fields = record.fields;
-            fields.extend(feature_fields(&features));
-            writer.write_record(&fields)?;
-        } else {
-            group.push(Example {
-                fields: record.fields,
-                cutoff: Some(cutoff),
-                features,
-            });
-            if group.len() == ROW_GROUP_ROWS {
-                parquet_out.as_mut().expect("parquet").write_group(&group)?;
-                group.clear();
-            }
-        }
+        file.push(Example {
+            fields: record.fields,
+            cutoff: Some(cutoff),
+            features,
+        })?;
         status.written.store(written as u64, Ordering::Relaxed);
     }
     if written != rows {
@@ -385,20 +334,7 @@ pub async fn write(
             spine.display()
         );
     }
-    if let Some(mut writer) = csv_out {
-        writer.flush()?;
-        let catalogue_file = catalogue_path(out);
-        std::fs::write(&catalogue_file, serde_json::to_string_pretty(&catalogue)?)
-            .with_context(|| format!("writing {}", catalogue_file.display()))?;
-    }
-    if let Some(mut parquet) = parquet_out {
-        if !group.is_empty() {
-            parquet.write_group(&group)?;
-        }
-        parquet.close()?;
-    }
-    file.persist(out)
-        .with_context(|| format!("writing {}", out.display()))?;
+    file.finish()?;
     status.phase.store(DONE, Ordering::Relaxed);
     Ok(Written { rows, provenance })
 }

@@ -34,7 +34,6 @@ RETURN '2026-12-02.2';
 -- Dropped first: CREATE OR REPLACE cannot change the columns returned, which adding a feature
 -- does. Nothing in the database depends on it (plpgsql bodies record no dependencies).
 DROP FUNCTION IF EXISTS person_features_as_of(bigint[], date);
-DROP FUNCTION IF EXISTS person_features_at(regclass, bigint[], date, timestamptz);
 DROP FUNCTION IF EXISTS person_features_at(regclass, bigint[], date, timestamptz, boolean);
 
 -- One clean row as an explanation names it: its table, source (file or S3 key), line and run.

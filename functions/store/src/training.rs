@@ -9,7 +9,7 @@
 
 use bytes::{BufMut, BytesMut};
 use chrono::{DateTime, NaiveDate, Utc};
-use futures_util::{pin_mut, SinkExt, Stream, StreamExt};
+use futures_util::{SinkExt, Stream, StreamExt};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, CopyInSink, Row};
 
@@ -155,16 +155,4 @@ pub async fn features_at_cutoffs(
 
 fn spine_row(row: &Row) -> i64 {
     row.get(row.len() - 1)
-}
-
-/// Drains a stream of training rows (for tests and small spines).
-pub async fn collect(
-    rows: impl Stream<Item = Result<(i64, PersonFeatures), tokio_postgres::Error>>,
-) -> Result<Vec<(i64, PersonFeatures)>, tokio_postgres::Error> {
-    pin_mut!(rows);
-    let mut out = Vec::new();
-    while let Some(row) = rows.next().await {
-        out.push(row?);
-    }
-    Ok(out)
 }

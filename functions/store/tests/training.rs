@@ -3,11 +3,12 @@
 //! hand-made loads; and the BMI from the units recorded.
 
 use chrono::{DateTime, NaiveDate, Utc};
+use futures_util::TryStreamExt;
 use medrec_core::features::FEATURES;
 use medrec_core::reader::sha256_hex;
 use medrec_core::Table;
 use medrec_store::features::{read, refresh};
-use medrec_store::training::{begin_spine, collect, features_at_cutoffs, provenance};
+use medrec_store::training::{begin_spine, features_at_cutoffs, provenance};
 use medrec_store::vendor::{ingest_vendor_file, VendorSource, VendorStatus};
 use medrec_store::{ingest, Source};
 use medrec_testkit::{load_sample, TestDb};
@@ -29,7 +30,10 @@ async fn training(
         writer.push(*person, date(cutoff)).await.unwrap();
     }
     assert_eq!(writer.finish(client).await.unwrap(), spine.len() as i64);
-    let rows = collect(features_at_cutoffs(client, known_at).await.unwrap())
+    let rows: Vec<_> = features_at_cutoffs(client, known_at)
+        .await
+        .unwrap()
+        .try_collect()
         .await
         .unwrap();
     let numbers: Vec<i64> = rows.iter().map(|(n, _)| *n).collect();
