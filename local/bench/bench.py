@@ -7,7 +7,9 @@
 2. The same ingest's wall time and peak RSS (the full load, at PERSONS=1000000).
 3. Features: the full recompute (`medrec features refresh`) and a recompute of 10,000 random
    persons (the daily volume; all of them when N is smaller).
-4. API: `medrec serve` (the api function's router on a plain HTTP server) under wrk, 50
+4. A training set of one spine row per person at a random cutoff (`features training-set`,
+   Parquet), and the quality report (`medrec report`): time and peak RSS of each.
+5. API: `medrec serve` (the api function's router on a plain HTTP server) under wrk, 50
    connections on loopback, random persons: p50/p99 latency and requests/s for
    GET /persons/{id} and GET /persons/{id}/features.
 
@@ -376,6 +378,12 @@ def run(persons: int, seed: int, seconds: int, first_id: int, admin_url: str, th
     spine.unlink()
     training_out.unlink()
 
+    # The quality report (issue: "renders in seconds at 1M persons").
+    with tempfile.TemporaryDirectory(dir=OUT) as work:
+        _, report_s, report_rss = timed([str(MEDREC), "report", "--out", work],
+                                        env={**os.environ, "DATABASE_URL": url})
+    log(f"quality report: {report_s:.1f} s, peak RSS {report_rss:.0f} MB")
+
     with tempfile.TemporaryDirectory(dir=OUT) as work:
         api = api_bench(url, first_id, persons, seed, seconds, Path(work))
     for name, r in api.items():
@@ -400,6 +408,8 @@ def run(persons: int, seed: int, seconds: int, first_id: int, admin_url: str, th
         "training_set_rows": len(ids),
         "training_set_s": round(training_s, 2),
         "training_set_peak_rss_mb": round(training_rss, 1),
+        "report_s": round(report_s, 2),
+        "report_peak_rss_mb": round(report_rss, 1),
         "api_rps": api["person"]["rps"],
         "api_p50_ms": api["person"]["p50_ms"],
         "api_p99_ms": api["person"]["p99_ms"],

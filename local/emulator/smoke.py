@@ -84,9 +84,13 @@ def main() -> None:
         assert resources["features_queue_url"].endswith("/000000000000/medrec-features")
         assert resources["region"] == "us-east-1"
 
-    @check("mappings.json: one clean mapping per table, one vendor mapping, one features mapping")
+    @check("mappings.json: one clean mapping per table, one vendor, one features, one export mapping")
     def _():
-        assert len(mappings) == 7, len(mappings)
+        assert len(mappings) == 8, len(mappings)
+        (export,) = [m for m in mappings if m["function"] == "export"]
+        assert export["queue_url"].endswith("/medrec-export"), export["queue_url"]
+        assert export["dlq_url"].endswith("/medrec-export-dlq"), export["dlq_url"]
+        assert export["batch_size"] == 1 and export["report_batch_item_failures"] is True
         (vendor,) = [m for m in mappings if m["function"] == "vendor"]
         assert vendor["queue_url"].endswith("/medrec-vendor"), vendor["queue_url"]
         assert vendor["dlq_url"].endswith("/medrec-vendor-dlq"), vendor["dlq_url"]
@@ -143,14 +147,19 @@ def main() -> None:
         assert obj["eTag"].strip('"') == hashlib.md5(content).hexdigest(), obj
         assert obj.get("versionId"), "the bucket is versioned, the event names the version"
 
-    @check("prefix filters: raw/labs/ goes to raw-labs only, other prefixes nowhere")
+    @check("prefix filters: raw/labs/ to raw-labs only, spines/ and full-exports/ to export, others nowhere")
     def _():
         s3.put_object(Bucket=bucket, Key="raw/labs/a.csv", Body=b"x\n")
         s3.put_object(Bucket=bucket, Key="incoming/a.csv", Body=b"x\n")
+        s3.put_object(Bucket=bucket, Key="spines/a.csv", Body=b"x\n")
+        s3.put_object(Bucket=bucket, Key="full-exports/b", Body=b"")
+        s3.put_object(Bucket=bucket, Key="exports/c.json", Body=b"{}")
         time.sleep(1)
         seen = {lid: drain(url, wait=0) for lid, url in queue.items()}
-        assert [b["Records"][0]["s3"]["object"]["key"] for b in seen["RawLabsQueue"]] == ["raw/labs/a.csv"], seen
-        assert not any(v for lid, v in seen.items() if lid != "RawLabsQueue"), seen
+        keys = lambda lid: sorted(b["Records"][0]["s3"]["object"]["key"] for b in seen[lid])
+        assert keys("RawLabsQueue") == ["raw/labs/a.csv"], seen
+        assert keys("ExportQueue") == ["full-exports/b", "spines/a.csv"], seen
+        assert not any(v for lid, v in seen.items() if lid not in ("RawLabsQueue", "ExportQueue")), seen
 
     @check("a message received max_receive_count times without delete moves to the DLQ")
     def _():

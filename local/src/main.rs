@@ -1,20 +1,21 @@
 //! `medrec`: the whole pipeline on one machine.
 
 mod cluster;
-mod features;
 mod ingest;
 mod ingest_json;
 mod progress;
 mod report;
 mod runs;
 mod serve;
-mod training;
 
 use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use medrec_store::DbConfig;
+
+/// The key id the command's reads of person records are audited under (`access_audit.key_id`).
+const CLI_KEY_ID: &str = "medrec-cli";
 
 #[derive(Parser)]
 #[command(
@@ -147,7 +148,7 @@ enum FeaturesCommand {
     /// Write one row per person to a file.
     Export {
         #[arg(long, default_value = "csv")]
-        format: features::Format,
+        format: medrec_pipeline::feature_file::Format,
         #[arg(long)]
         out: PathBuf,
         /// Compute the features from events on or before this date (YYYY-MM-DD).
@@ -172,7 +173,7 @@ enum FeaturesCommand {
         #[arg(long)]
         out: PathBuf,
         #[arg(long, default_value = "csv")]
-        format: features::Format,
+        format: medrec_pipeline::feature_file::Format,
         /// Read the tables as known at this instant (RFC 3339): only rows of runs finished by
         /// then count, and rows a vendor file replaced later come back.
         #[arg(long, value_parser = parse_instant)]
@@ -313,15 +314,18 @@ async fn main() -> anyhow::Result<()> {
                     println!("recomputed the features of {n} person(s)");
                 }
                 FeaturesCommand::Export { format, out, as_of } => {
-                    let n = features::export(&client, format, &out, as_of).await?;
-                    println!("wrote {n} person(s) to {}", out.display());
+                    let exported = medrec_pipeline::feature_file::export(
+                        &client, format, &out, as_of, CLI_KEY_ID,
+                    )
+                    .await?;
+                    println!("wrote {} person(s) to {}", exported.rows, out.display());
                 }
                 FeaturesCommand::Explain { person, as_of } => {
                     let found = medrec_store::features::explain(&client, person, as_of).await?;
                     let access = medrec_store::audit::Access {
                         route: medrec_store::audit::AuditRoute::Features,
                         person_id: person,
-                        key_id: "medrec-cli",
+                        key_id: CLI_KEY_ID,
                         status: if found.is_some() { 200 } else { 404 },
                     };
                     medrec_store::audit::record_on(&client, &access)
@@ -346,8 +350,19 @@ async fn main() -> anyhow::Result<()> {
                     known_at,
                     quiet,
                 } => {
-                    let written =
-                        training::write(&client, &spine, &out, format, known_at, quiet).await?;
+                    let progress =
+                        std::sync::Arc::new(medrec_pipeline::training::TrainingProgress::default());
+                    let _shown = progress::show(progress.clone(), quiet);
+                    let written = medrec_pipeline::training::write(
+                        &client,
+                        &medrec_pipeline::training::SpineFile::local(&spine),
+                        &out,
+                        format,
+                        known_at,
+                        CLI_KEY_ID,
+                        &progress,
+                    )
+                    .await?;
                     let known = match written.provenance.known_at {
                         Some(t) => format!(", as known at {}", t.to_rfc3339()),
                         None => String::new(),

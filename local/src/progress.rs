@@ -135,6 +135,35 @@ impl Status for Generating {
     }
 }
 
+/// A training set's progress: the spine sent, then the features computed, then written.
+impl Status for medrec_pipeline::training::TrainingProgress {
+    fn line(&self) -> String {
+        use medrec_pipeline::training::Phase;
+        let sent = self.sent();
+        let elapsed = duration(self.started.elapsed().as_secs_f64());
+        match self.phase() {
+            Phase::Sending => format!("sending the spine: {} rows ({elapsed})", grouped(sent)),
+            Phase::Computing => format!(
+                "computing the features of {} rows ({elapsed})",
+                grouped(sent)
+            ),
+            Phase::Writing | Phase::Done => {
+                let written = self.written();
+                format!(
+                    "{:.0} % written: {} of {} rows ({elapsed})",
+                    written as f64 * 100.0 / sent.max(1) as f64,
+                    grouped(written),
+                    grouped(sent)
+                )
+            }
+        }
+    }
+
+    fn is_done(&self) -> bool {
+        self.phase() == medrec_pipeline::training::Phase::Done
+    }
+}
+
 fn plain_every() -> Duration {
     std::env::var("MEDREC_PROGRESS_EVERY_MS")
         .ok()

@@ -102,6 +102,45 @@ impl Stack {
         }
     }
 
+    /// `aws s3 cp` of `s3://BUCKET/key` to `to`; false when it is not there (yet).
+    fn download(&self, key: &str, to: &std::path::Path) -> bool {
+        Command::new(workspace_root().join(".venv/localstack/bin/aws"))
+            .args(["--endpoint-url", self.var("AWS_ENDPOINT_URL"), "s3", "cp"])
+            .args(["--only-show-errors"])
+            .arg(format!("s3://{}/{key}", self.var("BUCKET")))
+            .arg(to)
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_DEFAULT_REGION", "us-east-1")
+            .output()
+            .unwrap()
+            .status
+            .success()
+    }
+
+    /// Uploads `from` to `s3://BUCKET/key`.
+    fn upload(&self, from: &std::path::Path, key: &str) {
+        self.aws(&[
+            "s3",
+            "cp",
+            "--only-show-errors",
+            from.to_str().unwrap(),
+            &format!("s3://{}/{key}", self.var("BUCKET")),
+        ]);
+    }
+
+    /// Waits until the export function has written `exports/<name>.json`, and returns it.
+    async fn manifest(&self, name: &str, dir: &std::path::Path) -> Json {
+        let to = dir.join(format!("{}.json", name.replace('/', "_")));
+        wait_for(
+            &format!("exports/{name}.json"),
+            Duration::from_secs(120),
+            || async { self.download(&format!("exports/{name}.json"), &to) },
+        )
+        .await;
+        serde_json::from_slice(&std::fs::read(&to).unwrap()).unwrap()
+    }
+
     fn get(&self, path: &str) -> (u16, Json) {
         let (status, body) = curl(&[
             "-H",
@@ -182,6 +221,17 @@ impl Drop for Stack {
             );
         }
     }
+}
+
+/// A Parquet file's rows, as text.
+fn parquet_rows(path: &std::path::Path) -> Vec<String> {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    let reader = SerializedFileReader::new(std::fs::File::open(path).unwrap()).unwrap();
+    reader
+        .get_row_iter(None)
+        .unwrap()
+        .map(|row| row.unwrap().to_string())
+        .collect()
 }
 
 /// Polls `condition` every 500 ms until it holds, or fails after `limit`.
@@ -449,6 +499,92 @@ async fn csvs_uploaded_to_the_bucket_come_back_as_features_from_the_api() {
     )
     .await;
     assert_eq!(stack.get(&format!("/persons/{person}")).1, version_2);
+
+    // Exports: a spine uploaded under spines/ comes back as exports/<name>.parquet with its
+    // manifest, the rows the command writes for the same spine; a full export the same way; a
+    // bad spine as a report.
+    let exports = tempfile::tempdir().unwrap();
+    let spine = exports.path().join("readmission.csv");
+    std::fs::write(
+        &spine,
+        "example_id,person_id,cutoff,label\n\
+         e1,3597,2035-01-13,1\n\
+         e2,3591,2032-06-14,0\n\
+         e3,999999,2035-01-14,0\n\
+         e4,5000000,2030-01-01,1\n",
+    )
+    .unwrap();
+    stack.upload(&spine, "spines/loop/readmission.csv");
+    let manifest = stack.manifest("loop/readmission", exports.path()).await;
+    assert_eq!(manifest["training_set"]["rows"], 4, "{manifest}");
+    assert_eq!(
+        manifest["training_set"]["spine"],
+        "spines/loop/readmission.csv"
+    );
+    assert!(
+        manifest["training_set"]["loaded_through"].is_string(),
+        "{manifest}"
+    );
+    assert!(manifest["definitions_version"].is_string(), "{manifest}");
+    let cloud = exports.path().join("cloud.parquet");
+    assert!(stack.download("exports/loop/readmission.parquet", &cloud));
+    assert_eq!(
+        manifest["file"]["bytes"],
+        std::fs::metadata(&cloud).unwrap().len()
+    );
+    let local = exports.path().join("local.parquet");
+    let medrec_on_stack = |args: &[&str]| {
+        let output = Medrec::new(env!("CARGO_BIN_EXE_medrec"))
+            .command()
+            .env("DATABASE_URL", stack.var("DATABASE_URL"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "medrec {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    };
+    medrec_on_stack(&[
+        "features",
+        "training-set",
+        "--quiet",
+        "--format",
+        "parquet",
+        "--spine",
+        spine.to_str().unwrap(),
+        "--out",
+        local.to_str().unwrap(),
+    ]);
+    let rows = parquet_rows(&cloud);
+    assert_eq!(rows.len(), 4);
+    assert_eq!(rows, parquet_rows(&local));
+    assert!(rows[0].contains("hgb_latest: 10.2"), "{}", rows[0]);
+
+    let empty = exports.path().join("empty");
+    std::fs::write(&empty, "").unwrap();
+    stack.upload(&empty, "full-exports/loop-all");
+    let manifest = stack.manifest("loop-all", exports.path()).await;
+    assert_eq!(manifest["export"]["rows"], 51, "{manifest}");
+    assert!(stack.download("exports/loop-all.parquet", &cloud));
+    medrec_on_stack(&[
+        "features",
+        "export",
+        "--format",
+        "parquet",
+        "--out",
+        local.to_str().unwrap(),
+    ]);
+    assert_eq!(parquet_rows(&cloud), parquet_rows(&local));
+
+    std::fs::write(&spine, "person_id,cutoff\n3597,2035-01-13\nx,2035-01-13\n").unwrap();
+    stack.upload(&spine, "spines/loop/bad.csv");
+    let report = stack.manifest("loop/bad.error", exports.path()).await;
+    assert_eq!(
+        report["error"], "spines/loop/bad.csv:3: person_id \"x\" is not a positive whole number",
+        "{report}"
+    );
 
     // An upload under a prefix no notification routes is not lost: it is recorded as refused,
     // with the reason, within seconds (the cloud's bucket policy refuses the upload itself).

@@ -6,7 +6,8 @@
 //! `DATABASE_SECRET_ARN` (JSON with `username` and `password`), `DATABASE_SSLMODE`,
 //! `API_KEY_SECRET_ARN`, and for the migrate function `DATABASE_LOGINS`. Each function's
 //! database secret is its own login user's. `DATABASE_POOL_SIZE` in both (default 2); `MEDREC_MAX_CSV_BYTES` for the
-//! clean functions (default 512 MiB).
+//! clean functions (default 512 MiB), `MEDREC_MAX_SPINE_BYTES` for the export function (default
+//! 256 MiB).
 
 use anyhow::{bail, Context};
 use aws_config::{BehaviorVersion, SdkConfig};
@@ -112,6 +113,18 @@ pub fn max_csv_bytes() -> anyhow::Result<u64> {
         Some(text) => match text.parse::<u64>() {
             Ok(n) if n > 0 => Ok(n),
             _ => bail!("MEDREC_MAX_CSV_BYTES must be a whole number of bytes above 0"),
+        },
+    }
+}
+
+/// The largest spine the export function takes: `MEDREC_MAX_SPINE_BYTES`, by default
+/// [`medrec_pipeline::FUNCTION_MAX_SPINE_BYTES`].
+pub fn max_spine_bytes() -> anyhow::Result<u64> {
+    match var("MEDREC_MAX_SPINE_BYTES") {
+        None => Ok(medrec_pipeline::FUNCTION_MAX_SPINE_BYTES),
+        Some(text) => match text.parse::<u64>() {
+            Ok(n) if n > 0 => Ok(n),
+            _ => bail!("MEDREC_MAX_SPINE_BYTES must be a whole number of bytes above 0"),
         },
     }
 }

@@ -2,11 +2,13 @@
 //! to a handler here; the handlers hold no AWS or database logic of their own beyond wiring.
 
 pub mod config;
+pub mod export;
 pub mod features;
 pub mod migrate;
 pub mod objects;
 pub mod queue;
 pub mod s3_event;
+pub mod s3_exports;
 pub mod s3_source;
 
 /// An error chain fit for logs: database and JSON errors are reduced to their kind, since their

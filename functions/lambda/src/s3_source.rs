@@ -15,7 +15,7 @@ impl S3Source {
 }
 
 /// `s3://bucket/key` into its bucket and key.
-fn bucket_and_key(name: &str) -> Option<(&str, &str)> {
+pub(crate) fn bucket_and_key(name: &str) -> Option<(&str, &str)> {
     name.strip_prefix("s3://")?
         .split_once('/')
         .filter(|(bucket, key)| !bucket.is_empty() && !key.is_empty())

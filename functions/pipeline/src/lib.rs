@@ -7,21 +7,30 @@
 //!   the kind, and a permanently bad object is recorded and settled instead of retried;
 //! - **many objects** ([`Pipeline::objects_arrived`]): N at a time, each on its own connection;
 //! - **persons changed** ([`persons_changed`]): their features are recomputed, with what earlier
-//!   runs left owed (a crash after a load's commit) in bounded chunks.
+//!   runs left owed (a crash after a load's commit) in bounded chunks;
+//! - **a training set** ([`training::write`]) and **a full export** ([`feature_file::export`]):
+//!   features as of each spine row's cutoff, or of every person, to a CSV or Parquet file;
+//! - **an export was asked for** ([`Exports::notified`]): a spine or a full-export request in the
+//!   bucket becomes a Parquet file and its manifest under `exports/`, delivered to an
+//!   [`ExportSink`].
 //!
 //! No AWS, no command line, no HTTP: adapters live with their callers (S3 and SQS in
 //! `medrec-lambda`, local files and one recompute after the batch in `medrec`); [`memory`] holds
 //! the in-memory ones the tests drive.
 
 pub mod error;
+mod export;
+pub mod feature_file;
 mod features;
 pub mod memory;
 mod object;
 pub mod ports;
+pub mod training;
 
 pub use error::{ErrorKind, PipelineError};
+pub use export::{Delivered, ExportRequest, Exports, EXPORT_KEY_ID, FUNCTION_MAX_SPINE_BYTES};
 pub use features::{
     persons_changed, Owed, Recomputed, FULL_REFRESH_FROM, FUNCTION_OWED_PER_BATCH, REFRESH_CHUNK,
 };
 pub use object::{Accepts, ObjectKind, Pipeline, Processed, FUNCTION_MAX_CSV_BYTES};
-pub use ports::{ObjectRef, ObjectSource, Opened, PersonsSink};
+pub use ports::{ExportSink, ObjectRef, ObjectSource, Opened, PersonsSink};

@@ -1,4 +1,4 @@
-//! In-memory adapters of the two ports: what the tests of every caller drive the pipeline with.
+//! In-memory adapters of the ports: what the tests of every caller drive the pipeline with.
 //! The `medrec` command also gathers its announcements in a [`RecordingSink`], to recompute them
 //! once after the batch.
 
@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::io::Cursor;
 use std::sync::Mutex;
 
-use crate::{ObjectRef, ObjectSource, Opened, PersonsSink, PipelineError};
+use crate::{ExportSink, ObjectRef, ObjectSource, Opened, PersonsSink, PipelineError};
 
 /// Objects by name, each at one version, as a bucket holds them.
 #[derive(Default)]
@@ -118,6 +118,79 @@ impl PersonsSink for RecordingSink {
             ));
         }
         self.announced.lock().unwrap().push(persons.to_vec());
+        Ok(())
+    }
+}
+
+/// Delivered exports by name, as a bucket holds them; can be told to fail.
+#[derive(Default)]
+pub struct MemoryExports {
+    objects: Mutex<HashMap<String, Vec<u8>>>,
+    failing: std::sync::atomic::AtomicBool,
+}
+
+impl MemoryExports {
+    pub fn new() -> MemoryExports {
+        MemoryExports::default()
+    }
+
+    pub fn get(&self, name: &str) -> Option<Vec<u8>> {
+        self.objects.lock().unwrap().get(name).cloned()
+    }
+
+    /// Every name held, sorted.
+    pub fn names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.objects.lock().unwrap().keys().cloned().collect();
+        names.sort();
+        names
+    }
+
+    /// Makes the following deliveries fail (`true`) or succeed again.
+    pub fn fail(&self, failing: bool) {
+        self.failing
+            .store(failing, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    fn check(&self, name: &str) -> Result<(), PipelineError> {
+        if self.failing.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(PipelineError::transient(
+                name,
+                "delivering the export",
+                anyhow::anyhow!("the bucket is unreachable"),
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl ExportSink for MemoryExports {
+    async fn put_file(
+        &self,
+        name: &str,
+        path: &std::path::Path,
+        _content_type: &str,
+    ) -> Result<(), PipelineError> {
+        self.check(name)?;
+        let bytes = std::fs::read(path)
+            .map_err(|e| PipelineError::transient(name, "reading the export", e))?;
+        self.objects.lock().unwrap().insert(name.to_owned(), bytes);
+        Ok(())
+    }
+
+    async fn put(
+        &self,
+        name: &str,
+        body: Vec<u8>,
+        _content_type: &str,
+    ) -> Result<(), PipelineError> {
+        self.check(name)?;
+        self.objects.lock().unwrap().insert(name.to_owned(), body);
+        Ok(())
+    }
+
+    async fn remove(&self, name: &str) -> Result<(), PipelineError> {
+        self.check(name)?;
+        self.objects.lock().unwrap().remove(name);
         Ok(())
     }
 }

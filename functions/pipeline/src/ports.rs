@@ -1,8 +1,9 @@
-//! The two ports of the pipeline: where objects are read from, and who hears that persons
-//! changed.
+//! The ports of the pipeline: where objects are read from, who hears that persons changed, and
+//! where exports are delivered.
 
 use std::future::Future;
 use std::io::Read;
+use std::path::Path;
 
 use crate::PipelineError;
 
@@ -44,4 +45,27 @@ impl<T: PersonsSink> PersonsSink for &T {
     fn announce(&self, persons: &[i64]) -> impl Future<Output = Result<(), PipelineError>> + Send {
         (*self).announce(persons)
     }
+}
+
+/// Where exports are delivered: the bucket in the cloud, memory in tests. Names are
+/// `s3://bucket/key`, as [`ObjectRef::name`]. Writing a name again replaces it.
+pub trait ExportSink: Send + Sync {
+    /// Puts the file at `path` under `name`.
+    fn put_file(
+        &self,
+        name: &str,
+        path: &Path,
+        content_type: &str,
+    ) -> impl Future<Output = Result<(), PipelineError>> + Send;
+
+    /// Puts `body` under `name`.
+    fn put(
+        &self,
+        name: &str,
+        body: Vec<u8>,
+        content_type: &str,
+    ) -> impl Future<Output = Result<(), PipelineError>> + Send;
+
+    /// Removes `name`; nothing there is not an error.
+    fn remove(&self, name: &str) -> impl Future<Output = Result<(), PipelineError>> + Send;
 }

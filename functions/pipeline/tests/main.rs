@@ -3,4 +3,5 @@
 
 mod architecture;
 mod crash;
+mod export;
 mod pipeline;

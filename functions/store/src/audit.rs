@@ -1,5 +1,6 @@
 //! The access audit (`access_audit`, `migrations/0011_roles_audit.sql`): one row per person read
-//! through the API, appended on the connection that served the read. Never a record value.
+//! through the API, `medrec features explain`, an export or a training set, appended on the
+//! connection that served the read. Never a record value.
 
 use deadpool_postgres::GenericClient;
 
@@ -10,6 +11,12 @@ pub enum AuditRoute {
     Person,
     /// `GET /persons/{id}/features`
     Features,
+    /// A training set (`medrec features training-set`, a spine of the export function): one row
+    /// per distinct person of the spine.
+    TrainingSet,
+    /// A full export (`medrec features export`, the export function's full export): one row per
+    /// person written.
+    Export,
 }
 
 impl AuditRoute {
@@ -17,6 +24,8 @@ impl AuditRoute {
         match self {
             AuditRoute::Person => "person",
             AuditRoute::Features => "features",
+            AuditRoute::TrainingSet => "training_set",
+            AuditRoute::Export => "export",
         }
     }
 }
@@ -74,4 +83,21 @@ pub async fn record_on(
         )
         .await?;
     Ok(())
+}
+
+/// One audit row per person of `persons` (each once), read by `key_id` on `route` and answered
+/// 200: a bulk read (an export) in one statement.
+pub async fn record_many(
+    client: &tokio_postgres::Client,
+    route: AuditRoute,
+    persons: &[i64],
+    key_id: &str,
+) -> Result<u64, tokio_postgres::Error> {
+    client
+        .execute(
+            "INSERT INTO access_audit (route, person_id, key_id, status)
+             SELECT DISTINCT $1, p, $3, 200 FROM unnest($2::bigint[]) AS p",
+            &[&route.as_str(), &persons, &key_id],
+        )
+        .await
 }

@@ -7,9 +7,12 @@
 //!   commands that load: read the schema, insert and change what the loaders and the feature
 //!   refresh change, temporary tables (the load's stage), the functions;
 //! - [`Role::Reader`] (`medrec_reader`): the API: `SELECT` on what it serves and `INSERT` on
-//!   `access_audit`, nothing else.
+//!   `access_audit`, nothing else;
+//! - [`Role::Exporter`] (`medrec_exporter`): the export function: `SELECT` on what the features
+//!   are computed from (the tables as known at an instant too), the spine's temporary table and
+//!   `INSERT` on `access_audit`, nothing else.
 //!
-//! Both are NOLOGIN groups. Roles are cluster-wide while grants are per database, so a login
+//! All are NOLOGIN groups. Roles are cluster-wide while grants are per database, so a login
 //! user is a member in every database of the cluster and has privileges only where [`GRANTS`]
 //! ran.
 
@@ -24,15 +27,18 @@ pub enum Role {
     Reader,
     /// `medrec_writer`: the loaders and the feature refresh.
     Writer,
+    /// `medrec_exporter`: the export function (training sets and full exports).
+    Exporter,
 }
 
 impl Role {
-    pub const ALL: [Role; 2] = [Role::Reader, Role::Writer];
+    pub const ALL: [Role; 3] = [Role::Reader, Role::Writer, Role::Exporter];
 
     pub fn name(self) -> &'static str {
         match self {
             Role::Reader => "medrec_reader",
             Role::Writer => "medrec_writer",
+            Role::Exporter => "medrec_exporter",
         }
     }
 }
@@ -40,12 +46,13 @@ impl Role {
 impl std::str::FromStr for Role {
     type Err = anyhow::Error;
 
-    /// `reader` or `writer`, with or without the `medrec_` prefix.
+    /// `reader`, `writer` or `exporter`, with or without the `medrec_` prefix.
     fn from_str(text: &str) -> anyhow::Result<Role> {
         match text.strip_prefix("medrec_").unwrap_or(text) {
             "reader" => Ok(Role::Reader),
             "writer" => Ok(Role::Writer),
-            _ => bail!("{text} is not a role (reader or writer)"),
+            "exporter" => Ok(Role::Exporter),
+            _ => bail!("{text} is not a role (reader, writer or exporter)"),
         }
     }
 }
@@ -57,11 +64,12 @@ impl std::str::FromStr for Role {
 pub const GRANTS: &str = r#"
 DO $grants$
 BEGIN
-    EXECUTE format('GRANT CONNECT ON DATABASE %I TO medrec_reader, medrec_writer',
+    EXECUTE format('GRANT CONNECT ON DATABASE %I TO medrec_reader, medrec_writer, medrec_exporter',
                    current_database());
-    -- The load stages rows in a temporary table.
-    EXECUTE format('GRANT TEMPORARY ON DATABASE %I TO medrec_writer', current_database());
-    GRANT USAGE ON SCHEMA public TO medrec_reader, medrec_writer;
+    -- The load stages rows in a temporary table, a training set its spine.
+    EXECUTE format('GRANT TEMPORARY ON DATABASE %I TO medrec_writer, medrec_exporter',
+                   current_database());
+    GRANT USAGE ON SCHEMA public TO medrec_reader, medrec_writer, medrec_exporter;
 
     -- The reader: what GET /persons/{id}, /persons/{id}/features, /runs, /runs/{id} and /report
     -- read, and the audit. Of the quarantine, only where and why: never the raw line.
@@ -82,7 +90,15 @@ BEGIN
     GRANT INSERT, UPDATE, DELETE ON person_features, features_owed TO medrec_writer;
     GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO medrec_writer;
 
-    GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA public TO medrec_reader, medrec_writer;
+    -- The exporter: what the features are computed from (as known at an instant too), the loads
+    -- a manifest names, and the audit of every person it exports. Never the quarantine.
+    GRANT SELECT ON person, lifestyle, rx, conditions, labs, tests, lifestyle_superseded,
+        rx_superseded, conditions_superseded, labs_superseded, tests_superseded, event_date,
+        encounter, person_features, ingest_run TO medrec_exporter;
+    GRANT INSERT ON access_audit TO medrec_exporter;
+
+    GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA public TO medrec_reader, medrec_writer,
+        medrec_exporter;
 END
 $grants$;
 "#;
@@ -96,7 +112,7 @@ DO $roles$
 DECLARE
     name text;
 BEGIN
-    FOREACH name IN ARRAY ARRAY['medrec_reader', 'medrec_writer'] LOOP
+    FOREACH name IN ARRAY ARRAY['medrec_reader', 'medrec_writer', 'medrec_exporter'] LOOP
         IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = name) THEN
             BEGIN
                 EXECUTE format('CREATE ROLE %I NOLOGIN', name);
@@ -139,10 +155,20 @@ pub async fn ensure_login(
     role: Role,
 ) -> anyhow::Result<()> {
     check_user_name(user)?;
-    let other = match role {
-        Role::Reader => Role::Writer,
-        Role::Writer => Role::Reader,
-    };
+    let revoke_others: String = Role::ALL
+        .iter()
+        .filter(|other| **other != role)
+        .map(|other| {
+            format!(
+                r#"
+    IF EXISTS (SELECT FROM pg_auth_members m
+               WHERE m.roleid = '{other}'::regrole AND m.member = '{user}'::regrole) THEN
+        REVOKE "{other}" FROM "{user}";
+    END IF;"#,
+                other = other.name()
+            )
+        })
+        .collect();
     let create = format!(
         r#"DO $login$
 BEGIN
@@ -164,14 +190,10 @@ BEGIN
             NULL;
         END;
     END IF;
-    IF EXISTS (SELECT FROM pg_auth_members m
-               WHERE m.roleid = '{other}'::regrole AND m.member = '{user}'::regrole) THEN
-        REVOKE "{other}" FROM "{user}";
-    END IF;
+    {revoke_others}
 END
 $login$"#,
         group = role.name(),
-        other = other.name(),
     );
     client
         .batch_execute(&create)

@@ -92,6 +92,20 @@ impl SpineWriter {
     }
 }
 
+/// One access-audit row per distinct person of the session's spine, read by `key_id`
+/// (`training_set`, status 200): the persons whose features the training set holds.
+pub async fn audit_spine(client: &Client, key_id: &str) -> Result<u64, tokio_postgres::Error> {
+    client
+        .execute(
+            &format!(
+                "INSERT INTO access_audit (route, person_id, key_id, status)
+                 SELECT DISTINCT 'training_set', person_id, $1, 200 FROM {SPINE_TABLE}"
+            ),
+            &[&key_id],
+        )
+        .await
+}
+
 /// What a training set was computed from, for its manifest: enough to reproduce it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Provenance {

@@ -14,6 +14,11 @@ use anyhow::Context;
 use aws_lambda_events::event::s3::{S3Event, S3EventRecord};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
+/// Where the stack writes objects of its own (the export function's `exports/`): the bucket
+/// policy lets only that function write there (`OnlyTheExportFunctionWritesExports`), so nothing
+/// under it is an unrouted upload.
+pub const STACK_OUTPUTS: &[&str] = &["exports/"];
+
 /// How often the bucket is listed.
 pub const SWEEP_EVERY: Duration = Duration::from_secs(2);
 
@@ -193,7 +198,9 @@ impl Sweeper {
             );
         }
         for child in children {
-            if routes.iter().any(|r| r.covers(&child)) {
+            if routes.iter().any(|r| r.covers(&child))
+                || STACK_OUTPUTS.iter().any(|p| child.starts_with(p))
+            {
                 continue;
             }
             Box::pin(self.walk(&child, routes, found)).await?;

@@ -1,25 +1,75 @@
-//! `medrec features training-set`: one row per spine row (person, cutoff, any other columns; a
-//! CSV, or a Parquet file read as text), the spine's columns first and unchanged, then every
-//! feature as of that row's cutoff (docs/features.md, "Training sets"). The spine is read twice:
-//! once to check it and send it to the database (COPY), once to pass its columns through beside
-//! the streamed features, so memory stays flat whatever its size. The output is written to a temporary file beside `--out` and
+//! A training set (`medrec features training-set`, the export function's spines): one row per
+//! spine row (person, cutoff, any other columns; a CSV, or a Parquet file read as text), the
+//! spine's columns first and unchanged, then every feature as of that row's cutoff
+//! (docs/features.md, "Training sets"). The spine is read twice: once to check it and send it to
+//! the database (COPY), once to pass its columns through beside the streamed features, so memory
+//! stays flat whatever its size. The output is written to a temporary file beside `out` and
 //! renamed at the end: on any error nothing is written.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
-use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{bail, Context};
 use chrono::{DateTime, NaiveDate, Utc};
-use futures_util::{pin_mut, StreamExt};
+use futures::{pin_mut, StreamExt};
 use medrec_core::features::FEATURES;
-use medrec_store::training::{begin_spine, features_at_cutoffs, provenance, Provenance};
+use medrec_store::training::{
+    audit_spine, begin_spine, features_at_cutoffs, provenance, Provenance,
+};
 use serde_json::{json, Value as Json};
 use tokio_postgres::Client;
 
-use crate::features::{Example, FeatureFile, Format, Leading};
-use crate::progress::{self, Status};
+use crate::feature_file::{Example, FeatureFile, Format, Leading};
+
+/// The spine is not one a training set can be made of (a missing column, a bad date or id, a
+/// wrong field count...): the message names the spine and the line or row. Permanent: the same
+/// spine fails the same way.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct BadSpine(pub String);
+
+/// `bail!` for a bad spine.
+macro_rules! bad_spine {
+    ($($arg:tt)*) => {
+        return Err(anyhow::Error::new(BadSpine(format!($($arg)*))))
+    };
+}
+
+/// A spine to read: where the file is and the name that errors and the manifest give it (its
+/// path, or the S3 key it was downloaded from). The name's extension decides the format:
+/// `.parquet` is Parquet, anything else CSV.
+#[derive(Debug, Clone)]
+pub struct SpineFile {
+    pub path: PathBuf,
+    pub name: String,
+}
+
+impl SpineFile {
+    /// A spine on this machine: its name is its path.
+    pub fn local(path: &Path) -> SpineFile {
+        SpineFile {
+            path: path.to_owned(),
+            name: path.display().to_string(),
+        }
+    }
+
+    fn is_parquet(&self) -> bool {
+        Path::new(&self.name)
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("parquet"))
+    }
+
+    /// Where an error points: `NAME:LINE` in a CSV, `NAME: row N` (or `schema`) in a Parquet
+    /// file.
+    fn place(&self, at: &At) -> String {
+        match at {
+            At::Line(line) => format!("{}:{line}", self.name),
+            At::Row(row) => format!("{}: row {row}", self.name),
+            At::Schema => format!("{}: schema", self.name),
+        }
+    }
+}
 
 /// The spine's required columns.
 const PERSON_COLUMN: &str = "person_id";
@@ -30,6 +80,8 @@ const CUTOFF_COLUMN: &str = "cutoff";
 pub struct Written {
     pub rows: i64,
     pub provenance: Provenance,
+    /// The catalogue the file carries, with what the set was computed from.
+    pub catalogue: Json,
 }
 
 /// The spine's header: its columns and where the two required ones are.
@@ -37,15 +89,6 @@ struct Header {
     columns: Vec<String>,
     person: usize,
     cutoff: usize,
-}
-
-/// Where an error points: `FILE:LINE` in a CSV, `FILE: row N` (or `schema`) in a Parquet file.
-fn place(spine: &Path, at: &At) -> String {
-    match at {
-        At::Line(line) => format!("{}:{line}", spine.display()),
-        At::Row(row) => format!("{}: row {row}", spine.display()),
-        At::Schema => format!("{}: schema", spine.display()),
-    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -62,49 +105,40 @@ struct Record {
     fields: Vec<String>,
 }
 
-/// A spine opened for one pass: its header and its rows in order. A CSV (with a header line) or,
-/// by the `.parquet` extension, a Parquet file whose values are read as text (dates as
-/// YYYY-MM-DD, NULL as empty).
+/// A spine opened for one pass: its header and its rows in order. A CSV (with a header line) or
+/// a Parquet file whose values are read as text (dates as YYYY-MM-DD, NULL as empty).
 struct Spine {
     header: Header,
-    rows: Box<dyn Iterator<Item = anyhow::Result<Record>>>,
-}
-
-fn is_parquet(spine: &Path) -> bool {
-    spine
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("parquet"))
+    rows: Box<dyn Iterator<Item = anyhow::Result<Record>> + Send>,
 }
 
 impl Spine {
-    fn open(spine: &Path) -> anyhow::Result<Spine> {
-        if is_parquet(spine) {
+    fn open(spine: &SpineFile) -> anyhow::Result<Spine> {
+        if spine.is_parquet() {
             Spine::open_parquet(spine)
         } else {
             Spine::open_csv(spine)
         }
     }
 
-    fn open_csv(spine: &Path) -> anyhow::Result<Spine> {
+    fn open_csv(spine: &SpineFile) -> anyhow::Result<Spine> {
         let mut reader = csv::ReaderBuilder::new()
             .has_headers(true)
-            .from_path(spine)
-            .with_context(|| format!("opening the spine {}", spine.display()))?;
-        let columns: Vec<String> = reader
-            .headers()
-            .with_context(|| format!("{}: reading the header", spine.display()))?
-            .iter()
-            .map(|c| c.trim().to_owned())
-            .collect();
+            .from_path(&spine.path)
+            .with_context(|| format!("opening the spine {}", spine.name))?;
+        let columns: Vec<String> = match reader.headers() {
+            Ok(header) => header.iter().map(|c| c.trim().to_owned()).collect(),
+            Err(error) => bad_spine!("{}: reading the header: {error}", spine.place(&At::Line(1))),
+        };
         let header = Header::new(spine, columns, At::Line(1))?;
-        let path = spine.to_owned();
-        let rows = reader.into_records().map(move |record| {
-            let record =
-                record.with_context(|| format!("{}: reading the spine", path.display()))?;
-            Ok(Record {
-                at: At::Line(line_of(&path, &record)),
+        let spine = spine.clone();
+        let rows = reader.into_records().map(move |record| match record {
+            Ok(record) => Ok(Record {
+                at: At::Line(line_of(&spine.path, &record)),
                 fields: record.iter().map(str::to_owned).collect(),
-            })
+            }),
+            // The csv crate's error names the line and the field counts, never a value.
+            Err(error) => bad_spine!("{}: reading the spine: {error}", spine.name),
         });
         Ok(Spine {
             header,
@@ -112,12 +146,14 @@ impl Spine {
         })
     }
 
-    fn open_parquet(spine: &Path) -> anyhow::Result<Spine> {
+    fn open_parquet(spine: &SpineFile) -> anyhow::Result<Spine> {
         use parquet::file::reader::{FileReader, SerializedFileReader};
-        let file = std::fs::File::open(spine)
-            .with_context(|| format!("opening the spine {}", spine.display()))?;
-        let reader = SerializedFileReader::new(file)
-            .with_context(|| format!("{}: not a readable Parquet file", spine.display()))?;
+        let file = std::fs::File::open(&spine.path)
+            .with_context(|| format!("opening the spine {}", spine.name))?;
+        let reader = match SerializedFileReader::new(file) {
+            Ok(reader) => reader,
+            Err(error) => bad_spine!("{}: not a readable Parquet file ({error})", spine.name),
+        };
         let columns: Vec<String> = reader
             .metadata()
             .file_metadata()
@@ -128,17 +164,19 @@ impl Spine {
             .map(|f| f.name().to_owned())
             .collect();
         let header = Header::new(spine, columns, At::Schema)?;
-        let path = spine.to_owned();
+        let spine = spine.clone();
         let rows = reader.into_iter().enumerate().map(move |(i, row)| {
             let at = At::Row(i as u64 + 1);
-            let row = row.with_context(|| format!("{}: reading the spine", place(&path, &at)))?;
-            Ok(Record {
-                at,
-                fields: row
-                    .get_column_iter()
-                    .map(|(_, f)| parquet_text(f))
-                    .collect(),
-            })
+            match row {
+                Ok(row) => Ok(Record {
+                    at,
+                    fields: row
+                        .get_column_iter()
+                        .map(|(_, f)| parquet_text(f))
+                        .collect(),
+                }),
+                Err(error) => bad_spine!("{}: reading the spine: {error}", spine.place(&at)),
+            }
         });
         Ok(Spine {
             header,
@@ -164,25 +202,26 @@ fn parquet_text(field: &parquet::record::Field) -> String {
 }
 
 impl Header {
-    fn new(spine: &Path, columns: Vec<String>, at: At) -> anyhow::Result<Header> {
-        let find = |name: &str| {
-            columns.iter().position(|c| c == name).with_context(|| {
-                format!(
+    fn new(spine: &SpineFile, columns: Vec<String>, at: At) -> anyhow::Result<Header> {
+        let find = |name: &str| -> anyhow::Result<usize> {
+            match columns.iter().position(|c| c == name) {
+                Some(i) => Ok(i),
+                None => bad_spine!(
                     "{}: the spine has no {name} column (its columns: {})",
-                    place(spine, &at),
+                    spine.place(&at),
                     columns.join(", ")
-                )
-            })
+                ),
+            }
         };
         let (person, cutoff) = (find(PERSON_COLUMN)?, find(CUTOFF_COLUMN)?);
         for (i, column) in columns.iter().enumerate() {
             if columns[..i].contains(column) {
-                bail!("{}: the spine has two {column} columns", place(spine, &at));
+                bad_spine!("{}: the spine has two {column} columns", spine.place(&at));
             }
             if FEATURES.iter().any(|f| f.name == column) {
-                bail!(
+                bad_spine!(
                     "{}: the spine's column {column} is also a feature column: rename it",
-                    place(spine, &at)
+                    spine.place(&at)
                 );
             }
         }
@@ -216,38 +255,42 @@ fn line_of(spine: &Path, record: &csv::StringRecord) -> u64 {
     position.line() + skipped
 }
 
-/// One spine row's person and cutoff, or an error naming the file and line.
-fn parse_row(spine: &Path, header: &Header, record: &Record) -> anyhow::Result<(i64, NaiveDate)> {
+/// One spine row's person and cutoff, or an error naming the spine and line.
+fn parse_row(
+    spine: &SpineFile,
+    header: &Header,
+    record: &Record,
+) -> anyhow::Result<(i64, NaiveDate)> {
     let field = |i: usize| record.fields.get(i).map_or("", |f| f.trim());
     let person = field(header.person);
-    let person_id = person
+    let Some(person_id) = person
         .parse::<i64>()
         .ok()
         .filter(|p| *p > 0 && person.bytes().all(|b| b.is_ascii_digit()))
-        .with_context(|| {
-            format!(
-                "{}: person_id {person:?} is not a positive whole number",
-                place(spine, &record.at)
-            )
-        })?;
+    else {
+        bad_spine!(
+            "{}: person_id {person:?} is not a positive whole number",
+            spine.place(&record.at)
+        );
+    };
     let cutoff = field(header.cutoff);
-    let date = Some(cutoff)
+    let Some(date) = Some(cutoff)
         .filter(|c| c.len() == 10)
         .and_then(|c| NaiveDate::parse_from_str(c, "%Y-%m-%d").ok())
-        .with_context(|| {
-            format!(
-                "{}: cutoff {cutoff:?} is not a date (YYYY-MM-DD)",
-                place(spine, &record.at)
-            )
-        })?;
+    else {
+        bad_spine!(
+            "{}: cutoff {cutoff:?} is not a date (YYYY-MM-DD)",
+            spine.place(&record.at)
+        );
+    };
     Ok((person_id, date))
 }
 
 /// The catalogue with what this set was computed from: enough to reproduce it.
-fn manifest(spine: &Path, rows: i64, provenance: &Provenance) -> Json {
+fn manifest(spine: &SpineFile, rows: i64, provenance: &Provenance) -> Json {
     let mut catalogue = medrec_core::features::catalogue(&provenance.definitions_version);
     catalogue["training_set"] = json!({
-        "spine": spine.display().to_string(),
+        "spine": spine.name,
         "rows": rows,
         "as_of": "each row's cutoff: only events on or before it count",
         "known_at": provenance.known_at.map(|t| t.to_rfc3339()),
@@ -257,37 +300,36 @@ fn manifest(spine: &Path, rows: i64, provenance: &Provenance) -> Json {
     catalogue
 }
 
+/// Writes the training set of `spine` to `out`. Every person of the spine is recorded in the
+/// access audit under `reader` before the file is in place; `progress` follows the work.
 pub async fn write(
     client: &Client,
-    spine: &Path,
+    spine: &SpineFile,
     out: &Path,
     format: Format,
     known_at: Option<DateTime<Utc>>,
-    quiet: bool,
+    reader: &str,
+    progress: &TrainingProgress,
 ) -> anyhow::Result<Written> {
-    let status = Arc::new(Training::default());
-    let _shown = progress::show(status.clone(), quiet);
-
     // Pass 1: check every row and send it.
     let mut first = Spine::open(spine)?;
     let mut sending = begin_spine(client).await?;
     while let Some(record) = first.next()? {
         let (person, cutoff) = parse_row(spine, &first.header, &record)?;
         sending.push(person, cutoff).await?;
-        status.sent.fetch_add(1, Ordering::Relaxed);
+        progress.sent.fetch_add(1, Ordering::Relaxed);
     }
     let rows = sending.finish(client).await?;
     let provenance = provenance(client, known_at).await?;
-    let catalogue = manifest(spine, rows, &provenance);
 
     // Pass 2: the spine again, beside the features in spine order.
-    status.phase.store(COMPUTING, Ordering::Relaxed);
+    progress.phase.store(COMPUTING, Ordering::Relaxed);
     let features = features_at_cutoffs(client, known_at).await?;
     pin_mut!(features);
     let mut second = Spine::open(spine)?;
     let header = first.header;
     if second.header.columns != header.columns {
-        bail!("{}: the spine changed while it was read", spine.display());
+        bail!("{}: the spine changed while it was read", spine.name);
     }
     let leading = header
         .columns
@@ -299,11 +341,11 @@ pub async fn write(
             _ => Leading::Text(name.clone()),
         })
         .collect();
-    let mut file = FeatureFile::create(format, out, leading, catalogue)?;
+    let mut file = FeatureFile::create(format, out, leading)?;
     let mut written = 0i64;
     while let Some(row) = features.next().await {
         let (number, features) = row?;
-        status.phase.store(WRITING, Ordering::Relaxed);
+        progress.phase.store(WRITING, Ordering::Relaxed);
         written += 1;
         let record = second
             .next()?
@@ -315,7 +357,7 @@ pub async fn write(
         if person != features.person_id {
             bail!(
                 "{}: the spine changed while it was read",
-                place(spine, &record.at)
+                spine.place(&record.at)
             );
         }
         file.push(Example {
@@ -323,7 +365,7 @@ pub async fn write(
             cutoff: Some(cutoff),
             features,
         })?;
-        status.written.store(written as u64, Ordering::Relaxed);
+        progress.written.store(written as u64, Ordering::Relaxed);
     }
     if written != rows {
         bail!("{rows} spine rows were sent and {written} came back");
@@ -331,12 +373,20 @@ pub async fn write(
     if second.next()?.is_some() {
         bail!(
             "{}: the spine changed while it was read: it has more rows than it had",
-            spine.display()
+            spine.name
         );
     }
-    file.finish()?;
-    status.phase.store(DONE, Ordering::Relaxed);
-    Ok(Written { rows, provenance })
+    audit_spine(client, reader)
+        .await
+        .context("writing the access audit (the training set is not written)")?;
+    let catalogue = manifest(spine, rows, &provenance);
+    file.finish(&catalogue)?;
+    progress.phase.store(DONE, Ordering::Relaxed);
+    Ok(Written {
+        rows,
+        provenance,
+        catalogue,
+    })
 }
 
 const SENDING: u8 = 0;
@@ -344,17 +394,26 @@ const COMPUTING: u8 = 1;
 const WRITING: u8 = 2;
 const DONE: u8 = 3;
 
-/// The training set's progress: the spine sent, then the features computed, then written.
-pub struct Training {
+/// Where a training set is: sending the spine, computing, writing, done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    Sending,
+    Computing,
+    Writing,
+    Done,
+}
+
+/// A training set's progress, updated as it is made and read by whoever shows it.
+pub struct TrainingProgress {
     phase: AtomicU8,
     sent: AtomicU64,
     written: AtomicU64,
-    started: Instant,
+    pub started: Instant,
 }
 
-impl Default for Training {
+impl Default for TrainingProgress {
     fn default() -> Self {
-        Training {
+        TrainingProgress {
             phase: AtomicU8::new(SENDING),
             sent: AtomicU64::new(0),
             written: AtomicU64::new(0),
@@ -363,32 +422,23 @@ impl Default for Training {
     }
 }
 
-impl Status for Training {
-    fn line(&self) -> String {
-        let sent = self.sent.load(Ordering::Relaxed);
-        let elapsed = progress::duration(self.started.elapsed().as_secs_f64());
+impl TrainingProgress {
+    pub fn phase(&self) -> Phase {
         match self.phase.load(Ordering::Relaxed) {
-            SENDING => format!(
-                "sending the spine: {} rows ({elapsed})",
-                progress::grouped(sent)
-            ),
-            COMPUTING => format!(
-                "computing the features of {} rows ({elapsed})",
-                progress::grouped(sent)
-            ),
-            _ => {
-                let written = self.written.load(Ordering::Relaxed);
-                format!(
-                    "{:.0} % written: {} of {} rows ({elapsed})",
-                    written as f64 * 100.0 / sent.max(1) as f64,
-                    progress::grouped(written),
-                    progress::grouped(sent)
-                )
-            }
+            SENDING => Phase::Sending,
+            COMPUTING => Phase::Computing,
+            WRITING => Phase::Writing,
+            _ => Phase::Done,
         }
     }
 
-    fn is_done(&self) -> bool {
-        self.phase.load(Ordering::Relaxed) == DONE
+    /// Spine rows sent to the database.
+    pub fn sent(&self) -> u64 {
+        self.sent.load(Ordering::Relaxed)
+    }
+
+    /// Rows written to the file.
+    pub fn written(&self) -> u64 {
+        self.written.load(Ordering::Relaxed)
     }
 }

@@ -1,4 +1,6 @@
-//! `medrec features ...`: refresh and export per-person features.
+//! Feature files: one row per person (an export) or per spine row (a training set), CSV or
+//! Parquet, with the feature catalogue beside or inside. Written the same way by `medrec
+//! features export|training-set` and by the export function.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -7,7 +9,9 @@ use std::sync::Arc;
 use anyhow::{bail, Context};
 use chrono::{Datelike, NaiveDate};
 use medrec_core::features::{Feature, FeatureKind, FEATURES};
+use medrec_store::audit::{self, AuditRoute};
 use medrec_store::features::{stream, PersonFeatures};
+use medrec_store::training::{provenance, Provenance};
 use parquet::basic::{Compression, LogicalType, Repetition, Type as PhysicalType};
 use parquet::data_type::{
     BoolType, ByteArray, ByteArrayType, DataType, DoubleType, Int32Type, Int64Type,
@@ -111,7 +115,6 @@ impl std::str::FromStr for Format {
 pub struct FeatureFile {
     out: PathBuf,
     file: tempfile::NamedTempFile,
-    catalogue: Json,
     sink: Sink,
 }
 
@@ -125,12 +128,7 @@ enum Sink {
 
 impl FeatureFile {
     /// `leading`: the columns before the features (the CSV header names them, in order).
-    pub fn create(
-        format: Format,
-        out: &Path,
-        leading: Vec<Leading>,
-        catalogue: Json,
-    ) -> anyhow::Result<Self> {
+    pub fn create(format: Format, out: &Path, leading: Vec<Leading>) -> anyhow::Result<Self> {
         let file = partial(out)?;
         let sink = match format {
             Format::Csv => {
@@ -141,14 +139,13 @@ impl FeatureFile {
                 Sink::Csv(writer)
             }
             Format::Parquet => Sink::Parquet {
-                writer: ParquetOut::create(file.path(), leading, &catalogue)?,
+                writer: ParquetOut::create(file.path(), leading)?,
                 group: Vec::with_capacity(ROW_GROUP_ROWS),
             },
         };
         Ok(FeatureFile {
             out: out.to_owned(),
             file,
-            catalogue,
             sink,
         })
     }
@@ -171,19 +168,21 @@ impl FeatureFile {
         Ok(())
     }
 
-    pub fn finish(self) -> anyhow::Result<()> {
+    /// Writes what is buffered and the catalogue (known only now: it holds the row count), and
+    /// puts the file in place.
+    pub fn finish(self, catalogue: &Json) -> anyhow::Result<()> {
         match self.sink {
             Sink::Csv(mut writer) => {
                 writer.flush()?;
                 let path = catalogue_path(&self.out);
-                std::fs::write(&path, serde_json::to_string_pretty(&self.catalogue)?)
+                std::fs::write(&path, serde_json::to_string_pretty(catalogue)?)
                     .with_context(|| format!("writing {}", path.display()))?;
             }
             Sink::Parquet { mut writer, group } => {
                 if !group.is_empty() {
                     writer.write_group(&group)?;
                 }
-                writer.close()?;
+                writer.close(catalogue)?;
             }
         }
         self.file
@@ -200,7 +199,7 @@ fn parquet_date(date: NaiveDate) -> i32 {
 /// A Parquet file of features written a row group at a time: the leading columns, then every
 /// feature, optional, in catalogue order. Dates are INT32 DATE, text is UTF-8 BYTE_ARRAY,
 /// uncompressed. The catalogue (`medrec_core::features::catalogue`, with whatever the caller
-/// added) goes into the file's key-value metadata under [`CATALOGUE_KEY`].
+/// added) goes into the file's key-value metadata under [`CATALOGUE_KEY`] when it is closed.
 struct ParquetOut {
     writer: SerializedFileWriter<File>,
     leading: Vec<Leading>,
@@ -208,14 +207,10 @@ struct ParquetOut {
 }
 
 impl ParquetOut {
-    fn create(out: &Path, leading: Vec<Leading>, catalogue: &Json) -> anyhow::Result<Self> {
+    fn create(out: &Path, leading: Vec<Leading>) -> anyhow::Result<Self> {
         let file = File::create(out).with_context(|| format!("creating {}", out.display()))?;
         let properties = WriterProperties::builder()
             .set_compression(Compression::UNCOMPRESSED)
-            .set_key_value_metadata(Some(vec![KeyValue::new(
-                CATALOGUE_KEY.to_owned(),
-                catalogue.to_string(),
-            )]))
             .build();
         let writer = SerializedFileWriter::new(
             file,
@@ -293,7 +288,11 @@ impl ParquetOut {
         Ok(())
     }
 
-    fn close(self) -> anyhow::Result<()> {
+    fn close(mut self, catalogue: &Json) -> anyhow::Result<()> {
+        self.writer.append_key_value_metadata(KeyValue::new(
+            CATALOGUE_KEY.to_owned(),
+            catalogue.to_string(),
+        ));
         self.writer
             .close()
             .with_context(|| format!("writing {}", self.path.display()))?;
@@ -369,33 +368,67 @@ fn write_optional<T: DataType>(
     Ok(())
 }
 
+/// What an export wrote: its rows and what they were computed from.
+#[derive(Debug)]
+pub struct Exported {
+    pub rows: i64,
+    pub provenance: Provenance,
+    /// The catalogue the file carries, with what the export was computed from.
+    pub catalogue: Json,
+}
+
+/// The catalogue with what an export was computed from: its rows, its as-of rule and the loads
+/// it could see.
+fn export_manifest(rows: i64, provenance: &Provenance, as_of: Option<NaiveDate>) -> Json {
+    let mut catalogue = medrec_core::features::catalogue(&provenance.definitions_version);
+    catalogue["as_of"] = as_of.map(|d| d.to_string()).into();
+    catalogue["export"] = serde_json::json!({
+        "rows": rows,
+        "as_of": match as_of {
+            Some(date) => format!("{date}: only events on or before it count"),
+            None => "the stored features: each person as of their latest event".to_owned(),
+        },
+        "loaded_through": provenance.loaded_through.map(|t| t.to_rfc3339()),
+        "loaded_runs": provenance.runs,
+    });
+    catalogue
+}
+
 /// Writes one row per person (`person_id`, then every feature, named as in the catalogue):
 /// the stored features, or computed as of a date, streamed in person order (memory flat
-/// however many persons).
+/// however many persons). Every person written is recorded in the access audit under
+/// `reader` before the file is in place.
 pub async fn export(
     client: &tokio_postgres::Client,
     format: Format,
     out: &Path,
     as_of: Option<NaiveDate>,
-) -> anyhow::Result<usize> {
-    use futures_util::{pin_mut, StreamExt};
-    let version: String = client
-        .query_one("SELECT feature_definitions_version()", &[])
-        .await?
-        .get(0);
-    let mut catalogue = medrec_core::features::catalogue(&version);
-    catalogue["as_of"] = as_of.map(|d| d.to_string()).into();
+    reader: &str,
+) -> anyhow::Result<Exported> {
+    use futures::{pin_mut, StreamExt};
+    let provenance = provenance(client, None).await?;
     let leading = vec![Leading::PersonId("person_id".into())];
-    let mut file = FeatureFile::create(format, out, leading, catalogue)?;
+    // The catalogue is written at the end, when the row count is known.
+    let mut file = FeatureFile::create(format, out, leading)?;
     let rows = stream(client, as_of).await?;
     pin_mut!(rows);
-    let mut written = 0;
+    let mut persons = Vec::new();
     while let Some(row) = rows.next().await {
-        file.push(Example::from(row?))?;
-        written += 1;
+        let row = row?;
+        persons.push(row.person_id);
+        file.push(Example::from(row))?;
     }
-    file.finish()?;
-    Ok(written)
+    let written = persons.len() as i64;
+    audit::record_many(client, AuditRoute::Export, &persons, reader)
+        .await
+        .context("writing the access audit (the export is not written)")?;
+    let catalogue = export_manifest(written, &provenance, as_of);
+    file.finish(&catalogue)?;
+    Ok(Exported {
+        rows: written,
+        provenance,
+        catalogue,
+    })
 }
 
 /// Where a feature file is written first: a temporary file beside `out` (created as any new
