@@ -235,44 +235,33 @@ fn quarantine(html: &mut String, report: &QualityReport) {
 
 fn flags(html: &mut String, report: &QualityReport) {
     html.push_str(
-        "<h2 id=\"flags\">Quality flags</h2><p class=\"meta\">Loaded rows whose values the \
-         cleaners nulled, repaired or marked (docs/cleaning.md), per table, with the share of the \
-         table's rows.</p>",
+        "<h2 id=\"flags\">Quality flags</h2><p class=\"meta\">Rows whose values the cleaners \
+         nulled, repaired or marked (docs/cleaning.md), per table and source column, counted as \
+         each file was cleaned, with the share of the rows kept from the table's loads.</p>",
     );
     if report.flags.is_empty() {
         html.push_str("<p class=\"none\">No flags raised.</p>");
-    } else {
-        html.push_str(
-            "<table><tr><th>table</th><th>flag</th><th class=\"n\">rows</th><th class=\"n\">rate</th></tr>",
-        );
-        for flag in &report.flags {
-            let _ = write!(
-                html,
-                "<tr><td>{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
-                escape(&flag.table),
-                escape(&flag.flag),
-                thousands(flag.rows),
-                percent(flag.rate)
-            );
-        }
-        html.push_str("</table>");
+        return;
     }
-    if !report.repaired_columns.is_empty() {
-        html.push_str(
-            "<h3>Columns with nulled or repaired values</h3><table><tr><th>table</th>\
-             <th>column</th><th class=\"n\">rows</th></tr>",
+    html.push_str(
+        "<table><tr><th>table</th><th>column</th><th>flag</th><th class=\"n\">rows</th>\
+         <th class=\"n\">rate</th></tr>",
+    );
+    for flag in &report.flags {
+        let column = match &flag.column {
+            Some(column) => escape(column),
+            None => "<span class=\"none\">not recorded</span>".to_owned(),
+        };
+        let _ = write!(
+            html,
+            "<tr><td>{}</td><td>{column}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
+            escape(&flag.table),
+            escape(&flag.flag),
+            thousands(flag.rows),
+            percent(flag.rate)
         );
-        for column in &report.repaired_columns {
-            let _ = write!(
-                html,
-                "<tr><td>{}</td><td>{}</td><td class=\"n\">{}</td></tr>",
-                escape(&column.table),
-                escape(&column.column),
-                thousands(column.rows)
-            );
-        }
-        html.push_str("</table>");
     }
+    html.push_str("</table>");
 }
 
 fn sources(html: &mut String, report: &QualityReport) {

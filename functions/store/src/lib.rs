@@ -11,6 +11,7 @@ pub mod pg_value;
 pub mod receipts;
 pub mod report;
 pub mod roles;
+pub mod run_flags;
 pub mod schema_doc;
 pub mod training;
 pub mod vendor;

@@ -112,6 +112,7 @@ struct CleanSummary {
     bytes: u64,
     clean_rows: i64,
     quarantined: BTreeMap<&'static str, i64>,
+    flags: crate::run_flags::FlagTally,
 }
 
 /// Loads one file. Idempotent: the same content loaded twice into a table is a no-op, reported
@@ -335,6 +336,11 @@ async fn load_in_transaction<R: Read + Send + 'static>(
             .or_default() += conflicts;
     }
 
+    summary
+        .flags
+        .record(&tx, run_id)
+        .await
+        .map_err(|e| db_error(source, e))?;
     // Durable with the rows: if the process dies before its refresh, a later one finds them owed.
     crate::features::owe(&tx, &counts.persons)
         .await
@@ -408,7 +414,10 @@ fn clean_into(
     for outcome in outcomes {
         let outcome = outcome?;
         match &outcome {
-            Outcome::Clean(_) => summary.clean_rows += 1,
+            Outcome::Clean(row) => {
+                summary.clean_rows += 1;
+                summary.flags.add(row);
+            }
             Outcome::Quarantined(q) => {
                 *summary.quarantined.entry(q.reason.as_str()).or_default() += 1
             }

@@ -51,6 +51,7 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
     migration!("0012_object_receipt_run.sql"),
     migration!("0013_knowledge_time.sql"),
     migration!("0014_export_audit.sql"),
+    migration!("0015_run_flags.sql"),
 ];
 
 /// Every repeatable definition, in the order applied (a file may use what an earlier one

@@ -32,7 +32,6 @@ pub struct QualityReport {
     pub loads: Vec<Load>,
     pub quarantine: Vec<QuarantineGroup>,
     pub flags: Vec<FlagCount>,
-    pub repaired_columns: Vec<ColumnCount>,
     pub sources: Vec<SourceScore>,
     pub vendor_files: Vec<VendorOutcome>,
     pub features: Vec<FeatureCoverage>,
@@ -101,21 +100,17 @@ pub struct QuarantineGroup {
     pub reason_runs: i64,
 }
 
+/// One flag on one source column of a table, over its loaded runs: the rows the cleaner kept
+/// with it (duplicates included, as cleaned).
 #[derive(Debug, Clone, Serialize)]
 pub struct FlagCount {
     pub table: String,
+    /// The source column; `None` for runs loaded before columns were recorded (migration 0015).
+    pub column: Option<String>,
     pub flag: String,
     pub rows: i64,
-    /// Of the table's clean rows.
+    /// Of the rows the cleaner kept from the table's loaded runs.
     pub rate: f64,
-}
-
-/// Source columns whose value was nulled or repaired (the keys of `raw_values`).
-#[derive(Debug, Clone, Serialize)]
-pub struct ColumnCount {
-    pub table: String,
-    pub column: String,
-    pub rows: i64,
 }
 
 /// One source: the directory (or S3 prefix) its files came from.
@@ -127,7 +122,7 @@ pub struct SourceScore {
     pub raw_rows: i64,
     pub duplicate_share: f64,
     pub quarantine_rate: f64,
-    /// Clean rows from this source with at least one quality flag, of its clean rows.
+    /// Rows the cleaner kept from this source with at least one quality flag, of those rows.
     pub flagged_rate: f64,
 }
 
@@ -229,7 +224,6 @@ pub async fn gather(
         loads: loads(&tx).await?,
         quarantine: quarantine(&tx).await?,
         flags: flags(&tx).await?,
-        repaired_columns: repaired_columns(&tx).await?,
         sources: sources(&tx).await?,
         vendor_files: vendor_files(&tx).await?,
         features: features(&tx).await?,
@@ -344,45 +338,30 @@ async fn quarantine(
 async fn flags(
     tx: &tokio_postgres::Transaction<'_>,
 ) -> Result<Vec<FlagCount>, tokio_postgres::Error> {
-    let union = per_table(|t| {
-        format!(
-            "(SELECT '{t}'::text AS table_name, f.flag, count(*) AS n,
-                     (SELECT count(*) FROM {t}) AS total
-              FROM {t} CROSS JOIN LATERAL unnest(flags) AS f(flag)
-              WHERE flags <> '{{}}' GROUP BY f.flag)"
-        )
-    });
+    // The per-run tallies of the loaded runs (migration 0015): a few rows per run, whatever
+    // the tables hold.
     Ok(tx
-        .query(&format!("{union} ORDER BY 1, 3 DESC, 2"), &[])
+        .query(
+            "WITH cleaned AS (
+                 SELECT table_name, sum(cleaned_rows)::bigint AS rows
+                 FROM ingest_run WHERE status = 'loaded' GROUP BY table_name)
+             SELECT i.table_name, f.column_name, f.flag, sum(f.rows)::bigint, c.rows
+             FROM ingest_run_flag f
+             JOIN ingest_run i USING (run_id)
+             JOIN cleaned c USING (table_name)
+             WHERE i.status = 'loaded'
+             GROUP BY i.table_name, f.column_name, f.flag, c.rows
+             ORDER BY 1, 4 DESC, 3, 2",
+            &[],
+        )
         .await?
         .iter()
         .map(|r| FlagCount {
             table: r.get(0),
-            flag: r.get(1),
-            rows: r.get(2),
-            rate: share(r.get(2), r.get(3)),
-        })
-        .collect())
-}
-
-async fn repaired_columns(
-    tx: &tokio_postgres::Transaction<'_>,
-) -> Result<Vec<ColumnCount>, tokio_postgres::Error> {
-    let union = per_table(|t| {
-        format!(
-            "(SELECT '{t}'::text, k, count(*) FROM {t}
-              CROSS JOIN LATERAL jsonb_object_keys(raw_values) AS k
-              WHERE raw_values IS NOT NULL GROUP BY k)"
-        )
-    });
-    Ok(tx
-        .query(&format!("{union} ORDER BY 1, 3 DESC, 2"), &[])
-        .await?
-        .iter()
-        .map(|r| ColumnCount {
-            table: r.get(0),
             column: r.get(1),
-            rows: r.get(2),
+            flag: r.get(2),
+            rows: r.get(3),
+            rate: share(r.get(3), r.get::<_, Option<i64>>(4).unwrap_or(0)),
         })
         .collect())
 }
@@ -391,25 +370,16 @@ async fn repaired_columns(
 async fn sources(
     tx: &tokio_postgres::Transaction<'_>,
 ) -> Result<Vec<SourceScore>, tokio_postgres::Error> {
-    let flagged = per_table(|t| {
-        format!(
-            "SELECT run_id, count(*) FILTER (WHERE flags <> '{{}}') AS flagged, count(*) AS rows
-             FROM {t} GROUP BY run_id"
-        )
-    });
-    let sql = format!(
-        "WITH flagged AS ({flagged})
-         SELECT regexp_replace(i.source, '/[^/]*$', '') AS source, count(*),
-                count(*) FILTER (WHERE i.status = 'failed'),
-                sum(i.raw_rows)::bigint, sum(i.duplicate_rows)::bigint,
-                sum(i.quarantined_rows)::bigint,
-                coalesce(sum(f.flagged), 0)::bigint, coalesce(sum(f.rows), 0)::bigint
-         FROM ingest_run i LEFT JOIN flagged f USING (run_id)
-         WHERE i.status <> 'loading'
-         GROUP BY 1 ORDER BY 1"
-    );
+    let sql = "SELECT regexp_replace(source, '/[^/]*$', '') AS source, count(*),
+                count(*) FILTER (WHERE status = 'failed'),
+                sum(raw_rows)::bigint, sum(duplicate_rows)::bigint,
+                sum(quarantined_rows)::bigint,
+                coalesce(sum(flagged_rows), 0)::bigint, coalesce(sum(cleaned_rows), 0)::bigint
+         FROM ingest_run
+         WHERE status <> 'loading'
+         GROUP BY 1 ORDER BY 1";
     Ok(tx
-        .query(&sql, &[])
+        .query(sql, &[])
         .await?
         .iter()
         .map(|r| {

@@ -74,7 +74,7 @@ BEGIN
     -- The reader: what GET /persons/{id}, /persons/{id}/features, /runs, /runs/{id} and /report
     -- read, and the audit. Of the quarantine, only where and why: never the raw line.
     GRANT SELECT ON person, lifestyle, rx, conditions, labs, tests, event_date, encounter,
-        person_features, object_receipt, ingest_run, vendor_file TO medrec_reader;
+        person_features, object_receipt, ingest_run, ingest_run_flag, vendor_file TO medrec_reader;
     GRANT SELECT (run_id, source_line, reason, column_name) ON quarantine TO medrec_reader;
     GRANT INSERT ON access_audit TO medrec_reader;
 
@@ -82,6 +82,9 @@ BEGIN
     GRANT SELECT ON ALL TABLES IN SCHEMA public TO medrec_writer;
     REVOKE ALL ON access_audit, schema_migration, schema_definition FROM medrec_writer;
     GRANT INSERT, UPDATE ON ingest_run, vendor_person TO medrec_writer;
+    -- A run's flag counts are written once, with the run.
+    REVOKE UPDATE, DELETE, TRUNCATE ON ingest_run_flag FROM medrec_writer;
+    GRANT INSERT ON ingest_run_flag TO medrec_writer;
     GRANT INSERT ON person, quarantine, vendor_file, object_receipt TO medrec_writer;
     GRANT INSERT, DELETE ON lifestyle, rx, conditions, labs, tests TO medrec_writer;
     -- A vendor file moves the rows it replaces here (knowledge time): added, never changed.

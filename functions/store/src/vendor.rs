@@ -414,6 +414,9 @@ async fn load_table(
         }
     }
 
+    let mut tally = crate::run_flags::FlagTally::default();
+    clean.iter().for_each(|row| tally.add(row));
+    tally.record(tx, run_id).await?;
     if !clean.is_empty() {
         let inserted = insert_clean(tx, table, run_id, &clean).await?;
         counts.loaded = inserted.len() as i64;

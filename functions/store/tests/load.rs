@@ -407,3 +407,111 @@ async fn the_committed_schema_diagram_is_current() {
         "docs/schema.md is stale: run `make schema` and commit it"
     );
 }
+
+/// The (column, flag, rows) tallies of one run, sorted.
+async fn run_flags(client: &Client, run_id: i64) -> Vec<(Option<String>, String, i64)> {
+    client
+        .query(
+            "SELECT column_name, flag, rows FROM ingest_run_flag WHERE run_id = $1 ORDER BY 1, 2",
+            &[&run_id],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect()
+}
+
+#[tokio::test]
+async fn each_runs_flags_are_counted_per_source_column_as_the_file_is_cleaned() {
+    let db = TestDb::migrated().await.unwrap();
+    let mut client = db.client().await.unwrap();
+    // Two placeholder dates on one row (two columns), an unknown drug, and that row again.
+    let csv = "person_id,rx_name,rx_date,start_date,end_date\n\
+               1,Zzqx Unknownium,2030-01-01,1926-07-01,07/01/1926\n\
+               1,Zzqx Unknownium,2030-01-01,1926-07-01,07/01/1926\n\
+               2,TAMSULOSIN,2030-01-02,,\n";
+    let report = load_bytes(&mut client, Table::Rx, "rx_flags.csv", csv.into())
+        .await
+        .unwrap();
+    assert_eq!((report.loaded_rows, report.duplicate_rows), (2, 1));
+    let some = |c: &str| Some(c.to_owned());
+    assert_eq!(
+        run_flags(&client, report.run_id).await,
+        vec![
+            (some("end_date"), "placeholder_date".to_owned(), 2),
+            (some("rx_name"), "unknown_drug".to_owned(), 2),
+            (some("start_date"), "placeholder_date".to_owned(), 2),
+        ]
+    );
+    let row = client
+        .query_one(
+            "SELECT cleaned_rows, flagged_rows FROM ingest_run WHERE run_id = $1",
+            &[&report.run_id],
+        )
+        .await
+        .unwrap();
+    assert_eq!((row.get::<_, i64>(0), row.get::<_, i64>(1)), (3, 2));
+
+    // The report reads them: per table and column, of the rows the cleaner kept.
+    let quality = medrec_store::report::gather(&mut client, false)
+        .await
+        .unwrap();
+    let end_date = quality
+        .flags
+        .iter()
+        .find(|f| f.column.as_deref() == Some("end_date"))
+        .unwrap();
+    assert_eq!((end_date.table.as_str(), end_date.rows), ("rx", 2));
+    assert!((end_date.rate - 2.0 / 3.0).abs() < 1e-9, "{end_date:?}");
+    let source = &quality.sources[0];
+    assert!((source.flagged_rate - 2.0 / 3.0).abs() < 1e-9, "{source:?}");
+}
+
+#[tokio::test]
+async fn runs_loaded_before_flags_were_counted_get_them_from_their_rows() {
+    let db = TestDb::with_sample().await.unwrap();
+    let client = db.client().await.unwrap();
+    // The state before migration 0015, then its back-fill.
+    let (_, migration) = medrec_store::MIGRATIONS
+        .iter()
+        .find(|(name, _)| name.starts_with("0015"))
+        .unwrap();
+    let backfill = &migration[migration
+        .find("CREATE TEMPORARY TABLE run_flag_backfill")
+        .unwrap()..];
+    client
+        .batch_execute(&format!(
+            "DELETE FROM ingest_run_flag;
+             UPDATE ingest_run SET cleaned_rows = NULL, flagged_rows = NULL;
+             {backfill}"
+        ))
+        .await
+        .unwrap();
+    let unmatched = count(
+        &client,
+        "WITH counted AS (
+             SELECT run_id, flag, count(*) AS rows FROM (
+                 SELECT run_id, unnest(flags) AS flag FROM lifestyle
+                 UNION ALL SELECT run_id, unnest(flags) FROM rx
+                 UNION ALL SELECT run_id, unnest(flags) FROM conditions
+                 UNION ALL SELECT run_id, unnest(flags) FROM labs
+                 UNION ALL SELECT run_id, unnest(flags) FROM tests) f
+             GROUP BY 1, 2)
+         SELECT count(*) FROM counted c
+         FULL JOIN (SELECT * FROM ingest_run_flag WHERE column_name IS NULL) r USING (run_id, flag)
+         WHERE c.rows IS DISTINCT FROM r.rows",
+    )
+    .await;
+    assert_eq!(unmatched, 0);
+    assert!(count(&client, "SELECT count(*) FROM ingest_run_flag").await > 0);
+    assert_eq!(
+        count(
+            &client,
+            "SELECT count(*) FROM ingest_run
+             WHERE cleaned_rows IS DISTINCT FROM loaded_rows + duplicate_rows"
+        )
+        .await,
+        0
+    );
+}

@@ -310,12 +310,16 @@ fn set(names: &[&str]) -> BTreeSet<String> {
 #[tokio::test]
 async fn an_old_database_upgrades_to_the_same_objects_and_identical_results() {
     let (old, mut client) = old_state().await;
-    // Today's loader owes its persons in features_owed (0010), which the old schema lacks: a
-    // stand-in for the load, dropped before migrating.
+    // Today's loader owes its persons in features_owed (0010) and tallies its flags in
+    // ingest_run_flag and two ingest_run columns (0015), which the old schema lacks: stand-ins
+    // for the load, dropped before migrating.
     client
         .batch_execute(
             "CREATE TEMP SEQUENCE features_owed_seq;
-             CREATE TEMP TABLE features_owed (person_id bigint PRIMARY KEY, seq bigint NOT NULL)",
+             CREATE TEMP TABLE features_owed (person_id bigint PRIMARY KEY, seq bigint NOT NULL);
+             CREATE TEMP TABLE ingest_run_flag (run_id bigint, flag text, column_name text,
+                                                rows bigint);
+             ALTER TABLE ingest_run ADD COLUMN cleaned_rows bigint, ADD COLUMN flagged_rows bigint",
         )
         .await
         .unwrap();
@@ -337,7 +341,11 @@ async fn an_old_database_upgrades_to_the_same_objects_and_identical_results() {
     assert!(count(&client, "before_features").await > 100);
     assert_eq!(count(&client, "before_stored").await, 50);
     client
-        .batch_execute("DROP TABLE pg_temp.features_owed; DROP SEQUENCE pg_temp.features_owed_seq")
+        .batch_execute(
+            "DROP TABLE pg_temp.features_owed; DROP SEQUENCE pg_temp.features_owed_seq;
+             DROP TABLE pg_temp.ingest_run_flag;
+             ALTER TABLE ingest_run DROP COLUMN cleaned_rows, DROP COLUMN flagged_rows",
+        )
         .await
         .unwrap();
 
@@ -460,7 +468,7 @@ async fn an_old_database_upgrades_to_the_same_objects_and_identical_results() {
     // 0013 and the definitions after it add knowledge time: the superseded rows of each clean
     // table (and their person indexes), the index of finished runs, each table's known-at
     // function, the events and encounters as known, and the features at a spine's cutoffs.
-    let (known, changed_objects): (BTreeSet<String>, BTreeSet<String>) =
+    let (known, changed_but_flags): (BTreeSet<String>, BTreeSet<String>) =
         fresh_objects_but_ledger.into_iter().partition(|name| {
             name.contains("_superseded")
                 || name.ends_with("_known_at")
@@ -485,6 +493,24 @@ async fn an_old_database_upgrades_to_the_same_objects_and_identical_results() {
     }
     expected_known.extend(set(&["event_date_known_at", "encounter_known_at"]));
     assert_eq!(known, expected_known);
+    // 0015 tallies each run's flags per source column (ingest_run_flag, two ingest_run columns).
+    let (run_flags, changed_objects): (BTreeSet<String>, BTreeSet<String>) = changed_but_flags
+        .into_iter()
+        .partition(|name| name.starts_with("ingest_run_"));
+    // (ingest_run's two columns were there already: the old objects were read with the
+    // stand-ins in place.)
+    assert_eq!(
+        run_flags,
+        set(&[
+            "ingest_run_flag",
+            "ingest_run_flag_key",
+            "ingest_run_flag_flag_fkey",
+            "ingest_run_flag_run_id_fkey",
+            "ingest_run_flag_rows_check",
+            "ingest_run_cleaned_rows_check",
+            "ingest_run_flagged_rows_check",
+        ])
+    );
     assert!(
         ledger.contains("object_receipt") && ledger.contains("object_outcome"),
         "{ledger:?}"

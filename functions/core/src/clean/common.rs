@@ -16,7 +16,7 @@ pub fn person_id(raw: Option<&str>, notes: &mut Notes) -> Result<i64, Rejection>
         .parse::<PersonId>()
         .map_err(|_| Rejection::new(Reason::InvalidPersonId, "person_id"))?;
     if float_encoded {
-        notes.flag(Flag::FloatEncodedPersonId);
+        notes.flag(Flag::FloatEncodedPersonId, "person_id");
     }
     Ok(id.get())
 }
@@ -134,7 +134,7 @@ pub struct Specialty {
 
 /// Maps the free-text specialty onto a closed vocabulary. A person's name (`Jane Doe, MD`)
 /// is dropped entirely and flagged.
-pub fn specialty(raw: Option<&str>, notes: &mut Notes) -> Specialty {
+pub fn specialty(raw: Option<&str>, column: &'static str, notes: &mut Notes) -> Specialty {
     let Some(raw) = raw else {
         return Specialty {
             code: None,
@@ -157,14 +157,14 @@ pub fn specialty(raw: Option<&str>, notes: &mut Notes) -> Specialty {
         "physiatry" | "physical medicine" => Some("physiatry"),
         "gastrology" | "gastroenterology" | "gastroenterologist" => Some("gastroenterology"),
         _ if looks_like_person_name(raw) => {
-            notes.flag(Flag::SpecialtyPersonNameRemoved);
+            notes.flag(Flag::SpecialtyPersonNameRemoved, column);
             return Specialty {
                 code: None,
                 source: None,
             };
         }
         _ => {
-            notes.flag(Flag::UnknownSpecialty);
+            notes.flag(Flag::UnknownSpecialty, column);
             Some("other")
         }
     };
@@ -375,9 +375,17 @@ mod tests {
             ("Urologist", Some("urology")),
             ("Gastrology", Some("gastroenterology")),
         ] {
-            assert_eq!(specialty(Some(raw), &mut notes).code, code, "{raw}");
+            assert_eq!(
+                specialty(Some(raw), "clinician_specialty", &mut notes).code,
+                code,
+                "{raw}"
+            );
         }
-        let named = specialty(Some("Richard L. Lindsey, MD"), &mut notes);
+        let named = specialty(
+            Some("Richard L. Lindsey, MD"),
+            "clinician_specialty",
+            &mut notes,
+        );
         assert_eq!((named.code, named.source), (None, None));
         assert!(notes.flags.contains(&Flag::SpecialtyPersonNameRemoved));
     }

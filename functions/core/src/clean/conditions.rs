@@ -53,7 +53,8 @@ impl Cleaner for ConditionsCleaner {
         let feature = raw
             .get("feature")
             .ok_or(Rejection::new(Reason::MissingRequiredValue, "feature"))?;
-        let specialty = common::specialty(raw.get("clinician_specialty"), notes);
+        let specialty =
+            common::specialty(raw.get("clinician_specialty"), "clinician_specialty", notes);
         Ok(ConditionRow {
             id,
             impairment_category: raw.get("impairment_category").map(str::to_owned),

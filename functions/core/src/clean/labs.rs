@@ -80,9 +80,9 @@ impl Cleaner for LabsCleaner {
         });
         let analyte = analyte(feature);
         match analyte {
-            None => notes.flag(Flag::UnknownAnalyte),
+            None => notes.flag(Flag::UnknownAnalyte, "feature"),
             Some(a) if is_known_loinc_mismatch(a, loinc.as_deref()) => {
-                notes.flag(Flag::LoincAnalyteMismatch)
+                notes.flag(Flag::LoincAnalyteMismatch, "loinc")
             }
             Some(_) => {}
         }
@@ -96,14 +96,14 @@ impl Cleaner for LabsCleaner {
             (RangeStatus::Repaired, Some(r)) => {
                 notes.keep_raw(Flag::RangeRepaired, "normal_range_of_value", r)
             }
-            (RangeStatus::Unparsed, _) => notes.flag(Flag::RangeUnparsed),
+            (RangeStatus::Unparsed, _) => notes.flag(Flag::RangeUnparsed, "normal_range_of_value"),
             _ => {}
         }
 
         let flag_src = raw.get("result_evaluation_or_flag");
         let flag_calc = reading.as_ref().and_then(|r| evaluate(r, &range));
         if contradicts(flag_src, flag_calc) {
-            notes.flag(Flag::FlagMismatch);
+            notes.flag(Flag::FlagMismatch, "result_evaluation_or_flag");
         }
 
         let (value_num, value_operator, value_text) = match reading {

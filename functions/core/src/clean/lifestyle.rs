@@ -49,7 +49,8 @@ impl Cleaner for LifestyleCleaner {
         let feature = raw
             .get("feature")
             .ok_or(Rejection::new(Reason::MissingRequiredValue, "feature"))?;
-        let specialty = common::specialty(raw.get("clinician_specialty"), notes);
+        let specialty =
+            common::specialty(raw.get("clinician_specialty"), "clinician_specialty", notes);
         let value = raw.get("value");
         Ok(LifestyleRow {
             impairment_category: raw.get("impairment_category").map(str::to_owned),

@@ -162,22 +162,30 @@ impl Rejection {
 /// Quality notes collected while cleaning one row.
 #[derive(Debug, Default)]
 pub struct Notes {
+    /// The row's flags, each once (the clean table's `flags`).
     pub flags: Vec<Flag>,
+    /// Each flag with the source column it was raised on, each pair once (a row may flag two
+    /// dates): what the per-run counts of `ingest_run_flag` add up.
+    pub flagged_columns: Vec<(Flag, &'static str)>,
     /// Source text of values that were nulled, or repaired by inference, by source column
     /// (lossless normalisation such as `I49. 9` -> `I49.9` or `190283.0` -> `190283` keeps none).
     pub raw_values: Vec<(&'static str, String)>,
 }
 
 impl Notes {
-    pub fn flag(&mut self, flag: Flag) {
+    /// Flags the row for a value of `column` (a source column).
+    pub fn flag(&mut self, flag: Flag, column: &'static str) {
         if !self.flags.contains(&flag) {
             self.flags.push(flag);
+        }
+        if !self.flagged_columns.contains(&(flag, column)) {
+            self.flagged_columns.push((flag, column));
         }
     }
 
     /// Flags the row and keeps the source text of a value that was nulled or repaired.
     pub fn keep_raw(&mut self, flag: Flag, column: &'static str, raw: &str) {
-        self.flag(flag);
+        self.flag(flag, column);
         if !self.raw_values.iter().any(|(c, _)| *c == column) {
             self.raw_values.push((column, raw.to_owned()));
         }
@@ -354,6 +362,8 @@ pub struct CleanedRow {
     /// Table-specific values, in the order of the table's `CleanRow::COLUMNS`.
     pub values: Vec<Value>,
     pub flags: Vec<Flag>,
+    /// Each flag with the source column it was raised on ([`Notes::flagged_columns`]).
+    pub flagged_columns: Vec<(Flag, &'static str)>,
     pub raw_values: Option<Json>,
     pub extras: Option<Json>,
     /// The exact source line (the database needs it when a natural key turns out to conflict).
@@ -428,12 +438,14 @@ impl<C: Cleaner> RowCleaner<C> {
                     )
                 });
                 notes.flags.sort();
+                notes.flagged_columns.sort();
                 Outcome::Clean(CleanedRow {
                     line,
                     person_id,
                     row_hash: row.content_hash(),
                     values: clean.into_values(),
                     flags: notes.flags,
+                    flagged_columns: notes.flagged_columns,
                     raw_values,
                     extras: row.extras_json(),
                     raw,

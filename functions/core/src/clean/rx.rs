@@ -166,7 +166,7 @@ fn din_code(raw: Option<&str>, notes: &mut Notes) -> Option<String> {
     let din = format!("{digits:0>8}");
     // 8000xxxx numbers are Natural Product Numbers (a vitamin), not drug DINs.
     if din.starts_with("8000") {
-        notes.flag(Flag::NaturalProductNumber);
+        notes.flag(Flag::NaturalProductNumber, "din");
     }
     Some(din)
 }
@@ -202,12 +202,12 @@ impl Cleaner for RxCleaner {
         let drug_class = match drug {
             Some(drug) => {
                 if rx_type_class.is_some_and(|c| c != drug.drug_class) {
-                    notes.flag(Flag::ClassFromIngredient);
+                    notes.flag(Flag::ClassFromIngredient, "rx_type");
                 }
                 Some(drug.drug_class)
             }
             None => {
-                notes.flag(Flag::UnknownDrug);
+                notes.flag(Flag::UnknownDrug, "rx_name");
                 rx_type_class
             }
         };
@@ -215,7 +215,7 @@ impl Cleaner for RxCleaner {
         let end_date = common::date(raw.get("end_date"), "end_date", notes);
         if let (Some(start), Some(end)) = (start_date, end_date) {
             if end < start {
-                notes.flag(Flag::EndBeforeStart);
+                notes.flag(Flag::EndBeforeStart, "end_date");
             }
         }
         Ok(RxRow {
@@ -338,6 +338,13 @@ mod tests {
             Value::Date(NaiveDate::from_ymd_opt(2007, 1, 31))
         );
         assert!(zoloft.flags.contains(&Flag::EndBeforeStart));
+        // Each flag keeps the source column it was raised on.
+        assert!(digoxin
+            .flagged_columns
+            .contains(&(Flag::PlaceholderDate, "end_date")));
+        assert!(zoloft
+            .flagged_columns
+            .contains(&(Flag::EndBeforeStart, "end_date")));
     }
 
     #[test]

@@ -77,7 +77,7 @@ impl Cleaner for TestResultsCleaner {
             Some(v) if is_blood_pressure(feature) => {
                 let bp = blood_pressure(v);
                 if bp.is_none() {
-                    notes.flag(Flag::ValueUnparsed);
+                    notes.flag(Flag::ValueUnparsed, "value");
                 }
                 let (systolic, diastolic) = bp.unzip();
                 Parsed {
