@@ -108,23 +108,28 @@ pub fn pool_size() -> anyhow::Result<usize> {
 /// The largest raw CSV the clean function takes: `MEDREC_MAX_CSV_BYTES`, by default
 /// [`medrec_pipeline::FUNCTION_MAX_CSV_BYTES`].
 pub fn max_csv_bytes() -> anyhow::Result<u64> {
-    match var("MEDREC_MAX_CSV_BYTES") {
-        None => Ok(medrec_pipeline::FUNCTION_MAX_CSV_BYTES),
-        Some(text) => match text.parse::<u64>() {
-            Ok(n) if n > 0 => Ok(n),
-            _ => bail!("MEDREC_MAX_CSV_BYTES must be a whole number of bytes above 0"),
-        },
-    }
+    byte_limit(
+        "MEDREC_MAX_CSV_BYTES",
+        medrec_pipeline::FUNCTION_MAX_CSV_BYTES,
+    )
 }
 
 /// The largest spine the export function takes: `MEDREC_MAX_SPINE_BYTES`, by default
 /// [`medrec_pipeline::FUNCTION_MAX_SPINE_BYTES`].
 pub fn max_spine_bytes() -> anyhow::Result<u64> {
-    match var("MEDREC_MAX_SPINE_BYTES") {
-        None => Ok(medrec_pipeline::FUNCTION_MAX_SPINE_BYTES),
+    byte_limit(
+        "MEDREC_MAX_SPINE_BYTES",
+        medrec_pipeline::FUNCTION_MAX_SPINE_BYTES,
+    )
+}
+
+/// A size limit in bytes from `name`, above 0; `default` when unset.
+fn byte_limit(name: &str, default: u64) -> anyhow::Result<u64> {
+    match var(name) {
+        None => Ok(default),
         Some(text) => match text.parse::<u64>() {
             Ok(n) if n > 0 => Ok(n),
-            _ => bail!("MEDREC_MAX_SPINE_BYTES must be a whole number of bytes above 0"),
+            _ => bail!("{name} must be a whole number of bytes above 0"),
         },
     }
 }

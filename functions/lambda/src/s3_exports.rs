@@ -5,7 +5,7 @@ use aws_sdk_s3::operation::head_object::HeadObjectError;
 use aws_sdk_s3::primitives::ByteStream;
 use medrec_pipeline::{ExportSink, PipelineError};
 
-use crate::s3_source::bucket_and_key;
+use crate::s3_source::split;
 
 pub struct S3Exports {
     s3: aws_sdk_s3::Client,
@@ -17,9 +17,25 @@ impl S3Exports {
     }
 }
 
-fn split(name: &str) -> Result<(&str, &str), PipelineError> {
-    bucket_and_key(name)
-        .ok_or_else(|| PipelineError::permanent(name, "not an s3://bucket/key name"))
+impl S3Exports {
+    async fn put_body(
+        &self,
+        name: &str,
+        body: ByteStream,
+        content_type: &str,
+    ) -> Result<(), PipelineError> {
+        let (bucket, key) = split(name)?;
+        self.s3
+            .put_object()
+            .bucket(bucket)
+            .key(key)
+            .content_type(content_type)
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| PipelineError::transient(name, "writing to S3", e))?;
+        Ok(())
+    }
 }
 
 impl ExportSink for S3Exports {
@@ -29,20 +45,10 @@ impl ExportSink for S3Exports {
         path: &std::path::Path,
         content_type: &str,
     ) -> Result<(), PipelineError> {
-        let (bucket, key) = split(name)?;
         let body = ByteStream::from_path(path)
             .await
             .map_err(|e| PipelineError::transient(name, "reading the export", e))?;
-        self.s3
-            .put_object()
-            .bucket(bucket)
-            .key(key)
-            .content_type(content_type)
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| PipelineError::transient(name, "writing the export to S3", e))?;
-        Ok(())
+        self.put_body(name, body, content_type).await
     }
 
     async fn put(
@@ -51,17 +57,8 @@ impl ExportSink for S3Exports {
         body: Vec<u8>,
         content_type: &str,
     ) -> Result<(), PipelineError> {
-        let (bucket, key) = split(name)?;
-        self.s3
-            .put_object()
-            .bucket(bucket)
-            .key(key)
-            .content_type(content_type)
-            .body(ByteStream::from(body))
-            .send()
+        self.put_body(name, ByteStream::from(body), content_type)
             .await
-            .map_err(|e| PipelineError::transient(name, "writing to S3", e))?;
-        Ok(())
     }
 
     /// Looks first: in a versioned bucket a delete of a missing key would still add a marker.

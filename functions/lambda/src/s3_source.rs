@@ -15,16 +15,21 @@ impl S3Source {
 }
 
 /// `s3://bucket/key` into its bucket and key.
-pub(crate) fn bucket_and_key(name: &str) -> Option<(&str, &str)> {
+fn bucket_and_key(name: &str) -> Option<(&str, &str)> {
     name.strip_prefix("s3://")?
         .split_once('/')
         .filter(|(bucket, key)| !bucket.is_empty() && !key.is_empty())
 }
 
+/// [`bucket_and_key`], or a permanent failure naming the object.
+pub(crate) fn split(name: &str) -> Result<(&str, &str), PipelineError> {
+    bucket_and_key(name)
+        .ok_or_else(|| PipelineError::permanent(name, "not an s3://bucket/key name"))
+}
+
 impl ObjectSource for S3Source {
     async fn open(&self, object: &ObjectRef) -> Result<Option<Opened>, PipelineError> {
-        let (bucket, key) = bucket_and_key(&object.name)
-            .ok_or_else(|| PipelineError::permanent(&object.name, "not an s3://bucket/key name"))?;
+        let (bucket, key) = split(&object.name)?;
         let mut request = self.s3.get_object().bucket(bucket).key(key);
         if let Some(etag) = &object.version {
             request = request.if_match(etag);

@@ -118,8 +118,21 @@ pub struct Exports<S, E> {
     max_spine_bytes: u64,
 }
 
-/// A request that can never succeed, with the reason written to its error report.
-struct Refusal(String);
+/// Why a request's files are not written (yet): the `?` of the steps before delivery.
+enum Stop {
+    /// Overwritten or deleted since it was announced.
+    Superseded,
+    /// It can never succeed, for this reason (written to its error report).
+    Refused(String),
+    /// Worth retrying.
+    Failed(PipelineError),
+}
+
+impl From<PipelineError> for Stop {
+    fn from(error: PipelineError) -> Stop {
+        Stop::Failed(error)
+    }
+}
 
 impl<S: ObjectSource, E: ExportSink> Exports<S, E> {
     pub fn new(pool: Pool, source: S, sink: E) -> Exports<S, E> {
@@ -162,21 +175,23 @@ impl<S: ObjectSource, E: ExportSink> Exports<S, E> {
             PipelineError::transient(&object.name, "creating a scratch directory", e)
         })?;
         let out = scratch.path().join("export.parquet");
-        let done = match &request {
+        let written = match &request {
             ExportRequest::Spine { parquet, .. } => {
                 let spine = scratch.path().join(if *parquet {
                     "spine.parquet"
                 } else {
                     "spine.csv"
                 });
-                self.training_set(key, object, &spine, &out).await?
+                self.training_set(key, object, &spine, &out).await
             }
-            ExportRequest::Full { .. } => self.full_export(object, &out).await?,
+            ExportRequest::Full { .. } => self.full_export(object, &out).await,
         };
         let error_report = format!("{bucket}{}", request.output_key(".error.json"));
-        let catalogue = match done {
-            None => return Ok(Delivered::Superseded),
-            Some(Err(Refusal(reason))) => {
+        let (rows, mut manifest) = match written {
+            Ok(written) => written,
+            Err(Stop::Superseded) => return Ok(Delivered::Superseded),
+            Err(Stop::Failed(error)) => return Err(error),
+            Err(Stop::Refused(reason)) => {
                 let report = json!({
                     "request": key,
                     "version": object.version,
@@ -195,9 +210,7 @@ impl<S: ObjectSource, E: ExportSink> Exports<S, E> {
                 error.mark_recorded();
                 return Ok(Delivered::Refused(error));
             }
-            Some(Ok((rows, catalogue))) => (rows, catalogue),
         };
-        let (rows, mut manifest) = catalogue;
         let parquet = format!("{bucket}{}", request.output_key(".parquet"));
         let manifest_name = format!("{bucket}{}", request.output_key(".json"));
         let bytes = std::fs::metadata(&out)
@@ -225,26 +238,30 @@ impl<S: ObjectSource, E: ExportSink> Exports<S, E> {
         })
     }
 
-    /// `None`: superseded; `Some(Err)`: refused for good.
+    /// The training set of the spine `object` (named `key` in its errors), written to `out`:
+    /// its rows and catalogue.
     async fn training_set(
         &self,
         key: &str,
         object: &ObjectRef,
         spine: &Path,
         out: &Path,
-    ) -> Result<Option<Result<(i64, Json), Refusal>>, PipelineError> {
-        match self.download(object, spine, self.max_spine_bytes).await? {
-            None => return Ok(None),
-            Some(Err(refusal)) => return Ok(Some(Err(refusal))),
-            Some(Ok(())) => {}
-        }
-        let client = self.client(&object.name).await?;
+    ) -> Result<(i64, Json), Stop> {
+        let file = std::fs::File::create(spine)
+            .map_err(|e| PipelineError::transient(&object.name, "creating the spine's copy", e))?;
+        let copy = self
+            .read(object, self.max_spine_bytes, std::io::BufWriter::new(file))
+            .await?;
+        copy.into_inner().map_err(|e| {
+            PipelineError::transient(&object.name, "copying the spine", e.into_error())
+        })?;
+        let client = crate::connection(&self.pool, &object.name).await?;
         let spine = SpineFile {
             path: spine.to_owned(),
             name: key.to_owned(),
         };
         let progress = TrainingProgress::default();
-        match training::write(
+        training::write(
             &client,
             &spine,
             out,
@@ -254,83 +271,62 @@ impl<S: ObjectSource, E: ExportSink> Exports<S, E> {
             &progress,
         )
         .await
-        {
-            Ok(written) => Ok(Some(Ok((written.rows, written.catalogue)))),
-            Err(error) => match error.downcast::<BadSpine>() {
-                Ok(BadSpine(reason)) => Ok(Some(Err(Refusal(reason)))),
-                Err(error) => Err(PipelineError::transient(
-                    &object.name,
-                    "writing the training set",
-                    error,
-                )),
-            },
-        }
+        .map(|written| (written.rows, written.catalogue))
+        .map_err(|error| match error.downcast::<BadSpine>() {
+            Ok(BadSpine(reason)) => Stop::Refused(reason),
+            Err(error) => Stop::Failed(PipelineError::transient(
+                &object.name,
+                "writing the training set",
+                error,
+            )),
+        })
     }
 
-    async fn full_export(
-        &self,
-        object: &ObjectRef,
-        out: &Path,
-    ) -> Result<Option<Result<(i64, Json), Refusal>>, PipelineError> {
-        let body = out.with_extension("request");
-        match self.download(object, &body, MAX_REQUEST_BYTES).await? {
-            None => return Ok(None),
-            Some(Err(refusal)) => return Ok(Some(Err(refusal))),
-            Some(Ok(())) => {}
-        }
-        let text = std::fs::read(&body)
-            .map_err(|e| PipelineError::transient(&object.name, "reading the request", e))?;
-        let as_of = match parse_full_request(&text) {
-            Ok(as_of) => as_of,
-            Err(reason) => return Ok(Some(Err(Refusal(reason)))),
-        };
-        let client = self.client(&object.name).await?;
+    /// Every person, as the request `object` asks, written to `out`: its rows and catalogue.
+    async fn full_export(&self, object: &ObjectRef, out: &Path) -> Result<(i64, Json), Stop> {
+        let body = self.read(object, MAX_REQUEST_BYTES, Vec::new()).await?;
+        let as_of = parse_full_request(&body).map_err(Stop::Refused)?;
+        let client = crate::connection(&self.pool, &object.name).await?;
         let exported = feature_file::export(&client, Format::Parquet, out, as_of, EXPORT_KEY_ID)
             .await
             .map_err(|e| PipelineError::transient(&object.name, "writing the export", e))?;
-        Ok(Some(Ok((exported.rows, exported.catalogue))))
+        Ok((exported.rows, exported.catalogue))
     }
 
-    /// Copies the object to `to`, at most `limit` bytes. `None`: superseded.
-    async fn download(
+    /// Reads the object into `to`, refused when it is over `limit` bytes (by its announced size,
+    /// or once read past it).
+    async fn read<W: Write + Send + 'static>(
         &self,
         object: &ObjectRef,
-        to: &Path,
         limit: u64,
-    ) -> Result<Option<Result<(), Refusal>>, PipelineError> {
-        let Some(opened) = self.source.open(object).await? else {
-            return Ok(None);
-        };
+        mut to: W,
+    ) -> Result<W, Stop> {
+        let opened = self.source.open(object).await?.ok_or(Stop::Superseded)?;
         let too_large = || {
-            Refusal(format!(
+            Stop::Refused(format!(
                 "the object is larger than the {limit} bytes this function takes"
             ))
         };
         if opened.size.is_some_and(|size| size > limit) {
-            return Ok(Some(Err(too_large())));
+            return Err(too_large());
         }
-        let to = to.to_owned();
-        let name = object.name.clone();
-        let copied = tokio::task::spawn_blocking(move || -> std::io::Result<u64> {
-            let mut file = std::io::BufWriter::new(std::fs::File::create(&to)?);
-            let copied = std::io::copy(&mut opened.body.take(limit + 1), &mut file)?;
-            file.flush()?;
-            Ok(copied)
+        let failed = |e: anyhow::Error| {
+            Stop::Failed(PipelineError::transient(
+                &object.name,
+                "reading the object",
+                e,
+            ))
+        };
+        let (copied, to) = tokio::task::spawn_blocking(move || {
+            std::io::copy(&mut opened.body.take(limit + 1), &mut to).map(|n| (n, to))
         })
         .await
-        .map_err(|e| PipelineError::transient(&name, "copying the object", e))?
-        .map_err(|e| PipelineError::transient(&name, "copying the object", e))?;
+        .map_err(|e| failed(e.into()))?
+        .map_err(|e| failed(e.into()))?;
         if copied > limit {
-            return Ok(Some(Err(too_large())));
+            return Err(too_large());
         }
-        Ok(Some(Ok(())))
-    }
-
-    async fn client(&self, name: &str) -> Result<deadpool_postgres::Object, PipelineError> {
-        self.pool
-            .get()
-            .await
-            .map_err(|e| PipelineError::transient(name, "no database connection", e))
+        Ok(to)
     }
 }
 

@@ -34,3 +34,13 @@ pub use features::{
 };
 pub use object::{Accepts, ObjectKind, Pipeline, Processed, FUNCTION_MAX_CSV_BYTES};
 pub use ports::{ExportSink, ObjectRef, ObjectSource, Opened, PersonsSink};
+
+/// A connection of the pool for work on `name`; none is a transient failure.
+pub(crate) async fn connection(
+    pool: &deadpool_postgres::Pool,
+    name: &str,
+) -> Result<deadpool_postgres::Object, PipelineError> {
+    pool.get()
+        .await
+        .map_err(|e| PipelineError::transient(name, "no database connection", e))
+}

@@ -241,10 +241,7 @@ impl<S: ObjectSource, P: PersonsSink> Pipeline<S, P> {
     }
 
     async fn client(&self, name: &str) -> Result<deadpool_postgres::Object, PipelineError> {
-        self.pool
-            .get()
-            .await
-            .map_err(|e| PipelineError::transient(name, "no database connection", e))
+        crate::connection(&self.pool, name).await
     }
 
     async fn announce(&self, object: &ObjectRef, persons: &[i64]) -> Result<(), PipelineError> {

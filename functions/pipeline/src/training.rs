@@ -323,7 +323,7 @@ pub async fn write(
     let provenance = provenance(client, known_at).await?;
 
     // Pass 2: the spine again, beside the features in spine order.
-    progress.phase.store(COMPUTING, Ordering::Relaxed);
+    progress.enter(Phase::Computing);
     let features = features_at_cutoffs(client, known_at).await?;
     pin_mut!(features);
     let mut second = Spine::open(spine)?;
@@ -345,7 +345,7 @@ pub async fn write(
     let mut written = 0i64;
     while let Some(row) = features.next().await {
         let (number, features) = row?;
-        progress.phase.store(WRITING, Ordering::Relaxed);
+        progress.enter(Phase::Writing);
         written += 1;
         let record = second
             .next()?
@@ -381,18 +381,13 @@ pub async fn write(
         .context("writing the access audit (the training set is not written)")?;
     let catalogue = manifest(spine, rows, &provenance);
     file.finish(&catalogue)?;
-    progress.phase.store(DONE, Ordering::Relaxed);
+    progress.enter(Phase::Done);
     Ok(Written {
         rows,
         provenance,
         catalogue,
     })
 }
-
-const SENDING: u8 = 0;
-const COMPUTING: u8 = 1;
-const WRITING: u8 = 2;
-const DONE: u8 = 3;
 
 /// Where a training set is: sending the spine, computing, writing, done.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -401,6 +396,16 @@ pub enum Phase {
     Computing,
     Writing,
     Done,
+}
+
+impl Phase {
+    /// In order: `Phase::ALL[phase as usize] == phase`.
+    const ALL: [Phase; 4] = [
+        Phase::Sending,
+        Phase::Computing,
+        Phase::Writing,
+        Phase::Done,
+    ];
 }
 
 /// A training set's progress, updated as it is made and read by whoever shows it.
@@ -414,7 +419,7 @@ pub struct TrainingProgress {
 impl Default for TrainingProgress {
     fn default() -> Self {
         TrainingProgress {
-            phase: AtomicU8::new(SENDING),
+            phase: AtomicU8::new(Phase::Sending as u8),
             sent: AtomicU64::new(0),
             written: AtomicU64::new(0),
             started: Instant::now(),
@@ -424,12 +429,11 @@ impl Default for TrainingProgress {
 
 impl TrainingProgress {
     pub fn phase(&self) -> Phase {
-        match self.phase.load(Ordering::Relaxed) {
-            SENDING => Phase::Sending,
-            COMPUTING => Phase::Computing,
-            WRITING => Phase::Writing,
-            _ => Phase::Done,
-        }
+        Phase::ALL[usize::from(self.phase.load(Ordering::Relaxed))]
+    }
+
+    fn enter(&self, phase: Phase) {
+        self.phase.store(phase as u8, Ordering::Relaxed);
     }
 
     /// Spine rows sent to the database.
