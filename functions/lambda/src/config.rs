@@ -7,7 +7,7 @@
 //! `API_KEY_SECRET_ARN`, and for the migrate function `DATABASE_LOGINS`. Each function's
 //! database secret is its own login user's. `DATABASE_POOL_SIZE` in both (default 2); `MEDREC_MAX_CSV_BYTES` for the
 //! clean functions (default 512 MiB), `MEDREC_MAX_SPINE_BYTES` for the export function (default
-//! 256 MiB).
+//! 64 MiB).
 
 use anyhow::{bail, Context};
 use aws_config::{BehaviorVersion, SdkConfig};
