@@ -38,9 +38,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use deadpool_postgres::{Pool, PoolError};
-use medrec_store::audit::{self, Access, AuditRoute};
+use medrec_store::audit::{Access, AuditError, AuditLog, AuditRoute};
 use medrec_store::features;
-use medrec_store::person::{self, ResourceFilter};
+use medrec_store::person::{self, DocumentError, ResourceFilter};
 use medrec_store::receipts;
 use serde_json::json;
 use tower_http::limit::RequestBodyLimitLayer;
@@ -83,10 +83,16 @@ pub fn router(pool: Pool, api_key: &str) -> anyhow::Result<Router> {
 
 /// The API over `pool`, built once per process (at cold start in the Lambda), accepting any of
 /// `keys` (at least one). The caller's key id goes to the request log and the access audit.
-/// The pool's user needs only the reader role's privileges (`medrec_store::roles`).
+/// The pool's user needs only the reader role's privileges (`medrec_store::roles`). Call it on a
+/// tokio runtime: the access audit's writer ([`AuditLog`]) runs on it.
 pub fn router_with_keys(pool: Pool, keys: ApiKeys) -> anyhow::Result<Router> {
     anyhow::ensure!(!keys.is_empty(), "no API key is configured");
+    anyhow::ensure!(
+        tokio::runtime::Handle::try_current().is_ok(),
+        "the API router is built outside a tokio runtime"
+    );
     let key = std::sync::Arc::new(keys);
+    let audit = AuditLog::spawn(pool.clone());
     // Layers added later wrap the ones before; `route_layer`s only see matched routes.
     Ok(Router::new()
         .route(PERSON, get(person))
@@ -101,6 +107,7 @@ pub fn router_with_keys(pool: Pool, keys: ApiKeys) -> anyhow::Result<Router> {
         .route(HEALTH, get(health))
         .route_layer(middleware::from_fn(only_get))
         .fallback(not_found)
+        .layer(Extension(audit))
         .layer(RequestBodyLimitLayer::new(MAX_REQUEST_BODY))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -199,10 +206,11 @@ async fn bare_errors_as_problems(response: Response) -> Response {
 
 async fn person(
     State(pool): State<Pool>,
+    Extension(audit): Extension<AuditLog>,
     Extension(key): Extension<KeyId>,
     params: Params,
     id: Result<Path<String>, PathRejection>,
-) -> Result<Json<serde_json::Value>, Problem> {
+) -> Result<Response, Problem> {
     params.allow(&["since", "until", "types"])?;
     let person = person_id(id)?;
     let filter = ResourceFilter {
@@ -215,19 +223,30 @@ async fn person(
             return Err(Problem::bad_request("since is after until"));
         }
     }
-    let client = client(&pool, "person").await?;
-    let answer = person::document(&client, person.get(), &filter)
-        .await
-        .map_err(|e| Problem::database("person", &e))
-        .and_then(|doc| doc.map(Json).ok_or_else(Problem::unknown_person));
-    audited(&client, AuditRoute::Person, person.get(), &key, answer).await
+    let answer = {
+        let client = client(&pool, "person").await?;
+        person::document(&client, person.get(), &filter).await
+    };
+    let answer = match answer {
+        // The JSON text as the store wrote it: nothing to serialise again.
+        Ok(Some(document)) => Ok(([(header::CONTENT_TYPE, "application/json")], document)),
+        Ok(None) => Err(Problem::unknown_person()),
+        Err(DocumentError::Database(error)) => Err(Problem::database("person", &error)),
+        Err(error @ DocumentError::Unsupported(_)) => {
+            tracing::error!(%error, "a person document could not be written");
+            Err(Problem::internal())
+        }
+    };
+    let answer = audited(&audit, AuditRoute::Person, person.get(), &key, answer).await?;
+    Ok(answer.into_response())
 }
 
-/// Appends the access audit row of a person read (route, person, key id, status) on the read's
-/// connection, then answers. An audit that cannot be written fails the read (5xx): a read is
-/// never served unaudited.
+/// Appends the access audit row of a person read (route, person, key id, status) through the
+/// API's [`AuditLog`], then answers. An audit that cannot be written fails the read (5xx): a
+/// read is never served unaudited. The read's connection is back in the pool by now: the audit
+/// writer takes its own.
 async fn audited<T>(
-    client: &deadpool_postgres::Object,
+    audit: &AuditLog,
     route: AuditRoute,
     person: i64,
     key: &KeyId,
@@ -243,18 +262,23 @@ async fn audited<T>(
         key_id: key.as_str(),
         status,
     };
-    match audit::record(client, &access).await {
+    match audit.record(&access).await {
         Ok(()) => answer,
         Err(error) => {
             tracing::error!(
                 route = route.as_str(),
                 "the access audit could not be written; the read is refused"
             );
-            let problem = Problem::database("audit", &error);
-            Err(if problem.status().is_server_error() {
-                problem
-            } else {
-                Problem::unavailable()
+            Err(match error {
+                AuditError::Database(error) => {
+                    let problem = Problem::database("audit", &error);
+                    if problem.status().is_server_error() {
+                        problem
+                    } else {
+                        Problem::unavailable()
+                    }
+                }
+                AuditError::Unavailable | AuditError::Stopped => Problem::unavailable(),
             })
         }
     }
@@ -262,6 +286,7 @@ async fn audited<T>(
 
 async fn person_features(
     State(pool): State<Pool>,
+    Extension(audit): Extension<AuditLog>,
     Extension(key): Extension<KeyId>,
     params: Params,
     id: Result<Path<String>, PathRejection>,
@@ -270,20 +295,22 @@ async fn person_features(
     let person = person_id(id)?;
     let as_of = params.date("as_of")?;
     let explain = params.flag("explain")?;
-    let client = client(&pool, "features").await?;
-    let answer = if explain {
-        features::explain(&client, person.get(), as_of)
-            .await
-            .map(|found| found.map(|(doc, why)| (doc, Some(why))))
-    } else {
-        features::for_person(&client, person.get(), as_of)
-            .await
-            .map(|found| found.map(|doc| (doc, None)))
+    let answer = {
+        let client = client(&pool, "features").await?;
+        if explain {
+            features::explain(&client, person.get(), as_of)
+                .await
+                .map(|found| found.map(|(doc, why)| (doc, Some(why))))
+        } else {
+            features::for_person(&client, person.get(), as_of)
+                .await
+                .map(|found| found.map(|doc| (doc, None)))
+        }
     }
     .map_err(|e| Problem::database("features", &e))
     .and_then(|doc| doc.ok_or_else(Problem::unknown_person));
     let (doc, explanation) =
-        audited(&client, AuditRoute::Features, person.get(), &key, answer).await?;
+        audited(&audit, AuditRoute::Features, person.get(), &key, answer).await?;
     let mut body = json!({
         "person_id": doc.features.person_id,
         "data": doc.features.values,

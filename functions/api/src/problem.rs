@@ -75,6 +75,15 @@ impl Problem {
         )
     }
 
+    /// A fault of the server's own, already logged by the caller (without record values).
+    pub fn internal() -> Problem {
+        Problem::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Internal Server Error",
+            "the request could not be answered",
+        )
+    }
+
     /// Logs the SQLSTATE only: a database message may quote values.
     pub fn database(route: &'static str, error: &tokio_postgres::Error) -> Problem {
         let code = error.code().map(|c| c.code()).unwrap_or("none");
@@ -83,11 +92,7 @@ impl Problem {
             return Problem::unavailable();
         }
         tracing::error!(route, sqlstate = code, "database query failed");
-        Problem::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "Internal Server Error",
-            "the request could not be answered",
-        )
+        Problem::internal()
     }
 
     /// The document, as sent.

@@ -145,6 +145,74 @@ async fn a_read_whose_audit_cannot_be_written_is_not_served() {
     assert_eq!(audit_rows(&db).await.len(), 1);
 }
 
+/// Concurrent reads share the audit's statements (a group commit), and each read still gets its
+/// own row, with its own key and status, before it is answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_reads_are_each_audited_once_in_shared_statements() {
+    let (db, api) = reader_api().await;
+    let persons: Vec<i64> = medrec_testkit::column(
+        &db.client().await.unwrap(),
+        "SELECT person_id FROM person ORDER BY person_id",
+    )
+    .await;
+    let reads: Vec<(String, &str, &str)> = (0..400)
+        .map(|n| {
+            let person = persons[n % persons.len()];
+            let (key, route) = if n % 3 == 0 {
+                (DS_KEY, "/features")
+            } else {
+                (OPS_KEY, "")
+            };
+            let uri = if n % 7 == 0 {
+                "/persons/999999".to_owned() // unknown: audited as 404
+            } else {
+                format!("/persons/{person}{route}")
+            };
+            (uri, key, if key == DS_KEY { "ds" } else { "ops" })
+        })
+        .collect();
+    let answers = futures::future::join_all(reads.iter().map(|(uri, key, _)| {
+        let api = api.clone();
+        async move { get(&api, uri, key).await.0 }
+    }))
+    .await;
+    let mut expected: Vec<(String, i64, String, i16)> = reads
+        .iter()
+        .zip(&answers)
+        .map(|((uri, _, key_id), status)| {
+            let mut parts = uri.trim_start_matches("/persons/").split('/');
+            let person: i64 = parts.next().unwrap().parse().unwrap();
+            let route = if parts.next().is_some() {
+                "features"
+            } else {
+                "person"
+            };
+            (
+                route.to_owned(),
+                person,
+                key_id.to_string(),
+                status.as_u16() as i16,
+            )
+        })
+        .collect();
+    assert!(answers
+        .iter()
+        .all(|s| *s == StatusCode::OK || *s == StatusCode::NOT_FOUND));
+    let mut audited: Vec<(String, i64, String, i16)> = audit_rows(&db)
+        .await
+        .into_iter()
+        .map(|(route, person, key, status, _)| (route, person, key, status))
+        .collect();
+    expected.sort();
+    audited.sort();
+    assert_eq!(audited, expected);
+    // Fewer statements than reads: the rows of one statement share its transaction id.
+    let statements = db
+        .count("SELECT count(DISTINCT xmin::text) FROM access_audit")
+        .await;
+    assert!(statements < reads.len() as i64, "{statements} statements");
+}
+
 #[tokio::test]
 async fn a_key_removed_from_the_set_is_refused_once_the_router_is_rebuilt() {
     // /openapi.json needs a key but no database.

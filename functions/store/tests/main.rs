@@ -7,6 +7,7 @@ mod features;
 mod features_owed;
 mod load;
 mod migrate;
+mod person;
 mod roles;
 mod training;
 mod vendor;

@@ -173,6 +173,7 @@ async fn a_fresh_database_gets_every_migration_then_every_definition() {
         "refresh_person_features",
         "feature_definitions_version",
         "person_document",
+        "person_rows",
         "quality_flags_ok",
         "specialty_ok",
         "rebuild_vocabulary_checks",
@@ -235,13 +236,13 @@ async fn capture(client: &Client, prefix: &str) {
             "CREATE TABLE {prefix}_features AS
                  SELECT ''::text AS label, * FROM person_features_as_of(NULL, NULL) WITH NO DATA;
              CREATE TABLE {prefix}_documents AS
-                 SELECT person_id, 'whole' AS label, person_document(person_id, NULL, NULL, NULL)::text AS document
+                 SELECT person_id, 'whole' AS label, person_document(person_id, NULL, NULL, NULL)::jsonb AS document
                  FROM person
                  UNION ALL
-                 SELECT person_id, 'filtered', person_document(person_id, '2033-01-01', '2035-12-31', ARRAY['labs', 'rx'])::text
+                 SELECT person_id, 'filtered', person_document(person_id, '2033-01-01', '2035-12-31', ARRAY['labs', 'rx'])::jsonb
                  FROM person
                  UNION ALL
-                 SELECT 0, 'unknown person', person_document(0, NULL, NULL, NULL)::text;
+                 SELECT 0, 'unknown person', person_document(0, NULL, NULL, NULL)::jsonb;
              CREATE TABLE {prefix}_stored AS
                  SELECT to_jsonb(pf) - 'computed_at' - 'computed_seq' AS features
                  FROM person_features pf;"
@@ -434,6 +435,8 @@ async fn an_old_database_upgrades_to_the_same_objects_and_identical_results() {
             // Definitions 2026-12-02.1: censored lab results skipped, no valid code is NULL.
             "person_features_as_of",
             "feature_definitions_version",
+            // 2026-12-03: the document is person_rows' arrays (the API writes the JSON).
+            "person_document",
         ])
     );
     // 0010 adds features_owed (its key, index and sequence).
@@ -537,6 +540,8 @@ async fn an_old_database_upgrades_to_the_same_objects_and_identical_results() {
             "schema_definition_pkey",
             "person_features_as_of",
             "feature_definitions_version",
+            "person_document",
+            "person_rows",
         ])
     );
     drop(old);
@@ -680,7 +685,7 @@ async fn a_changed_definition_is_re_applied_with_the_ones_after_it() {
         .unwrap();
     assert_eq!(applied, ["R__40_person_document.sql", "R__90_test.sql"]);
     let body: String = client
-        .query_one("SELECT pg_get_functiondef('person_document'::regproc)", &[])
+        .query_one("SELECT pg_get_functiondef('person_rows'::regproc)", &[])
         .await
         .unwrap()
         .get(0);

@@ -367,6 +367,7 @@ async fn concurrent_persons_never_wait_on_each_other_and_readers_never_see_half_
                     .await
                     .expect("a reader never fails or waits")
                     .expect("the person exists");
+                let doc: serde_json::Value = serde_json::from_slice(&doc).unwrap();
                 // Each version has two lifestyle rows, one rx row and one condition, all tagged
                 // with that version: any mix would be a half-applied person.
                 let data = &doc["data"];
