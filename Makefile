@@ -5,7 +5,7 @@ DATA ?= ../shared/data/sample
 DEMO_DATA := $(if $(filter command line environment,$(origin DATA)),$(DATA),)
 CARGO ?= cargo
 
-.PHONY: chromium report-screenshot package bench bench-vendor wrk demo ingest local-up local-down test test-readme lint fmt schema events postgres build build-release tools
+.PHONY: chromium report-screenshot package bench bench-vendor bench-build lambda-init wrk demo ingest local-up local-down test test-readme lint fmt schema events postgres build build-release tools
 TOOLS := .venv/tools
 CARGO_LAMBDA_VERSION := 1.9.2
 CARGO_FUZZ_VERSION := 0.13.2
@@ -85,6 +85,15 @@ bench: build-release wrk
 ## and 4 workers, and the API's latency while it runs; figures in target/bench/vendor.json.
 bench-vendor: build-release wrk
 	python3 local/bench/bench.py vendor
+
+## A fresh clone's first builds with an empty target/ (what `make demo` builds, then what `make
+## test` adds), timed into target/bench/build.json, which `make bench` then reports.
+bench-build:
+	python3 local/bench/bench.py build
+
+## Each function of target/lambda (`make package`): its size zipped and its init time.
+lambda-init: package
+	python3 local/bench/lambda_init.py target/lambda
 
 wrk:
 	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq wrk >/dev/null; } \
