@@ -562,6 +562,21 @@ async fn csvs_uploaded_to_the_bucket_come_back_as_features_from_the_api() {
     assert_eq!(rows, parquet_rows(&local));
     assert!(rows[0].contains("hgb_latest: 10.2"), "{}", rows[0]);
 
+    // A full export reads the stored features: the vendor person's last recompute (queued by
+    // its version 2) must have run, or the export is one person short.
+    wait_for(
+        "every person's features stored",
+        Duration::from_secs(120),
+        || async {
+            let count = |sql: &'static str| {
+                let db = &db;
+                async move { db.query_one(sql, &[]).await.unwrap().get::<_, i64>(0) }
+            };
+            count("SELECT count(*) FROM features_owed").await == 0
+                && count("SELECT count(*) FROM person_features").await == 51
+        },
+    )
+    .await;
     let empty = exports.path().join("empty");
     std::fs::write(&empty, "").unwrap();
     stack.upload(&empty, "full-exports/loop-all");
