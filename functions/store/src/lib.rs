@@ -18,5 +18,5 @@ pub mod vendor;
 
 pub use db::{connect, pool, DbConfig};
 pub use error::{connection_lost, safe_summary, ErrorKind};
-pub use load::{ingest, IngestError, RunReport, RunStatus, Source};
+pub use load::{ingest, ingest_with, BulkLimits, IngestError, RunReport, RunStatus, Source};
 pub use migrate::{migrate, DEFINITIONS, MIGRATIONS};

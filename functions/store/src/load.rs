@@ -1,10 +1,17 @@
 //! Loading one raw file: clean it while streaming, binary COPY into a staging table, then
 //! insert into the clean table, all in one transaction. A failed file leaves nothing but a
 //! `failed` ingest_run row behind.
+//!
+//! The bulk path: when the clean table holds no rows at all (every first load), the rows are
+//! COPYed straight into it, each written once, duplicates dropped here ([`RowKeys`]: within a
+//! file grouped by person, the current person's row hashes); their persons are inserted after
+//! them (the person keys are checked at commit). From the first row it cannot judge (a person
+//! seen again later, or past [`BulkLimits::keys`]), the rest of the file goes through the
+//! staging table, whose `ON CONFLICT` sees the rows already copied; so do quarantined rows (a
+//! second COPY after the first).
 
 use std::collections::BTreeMap;
 use std::io::{BufReader, Read};
-use std::pin::pin;
 use std::time::{Duration, Instant};
 
 use medrec_core::reader::{ContentDigest, HashingReader};
@@ -24,6 +31,29 @@ use crate::pg_value::{pg_type, sql_type_name, PgValue};
 const BATCH_ROWS: usize = 2048;
 /// Batches in flight: bounds memory whatever the file size.
 const BATCHES_IN_FLIGHT: usize = 4;
+/// How far a first load goes on the bulk path (see the module's documentation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BulkLimits {
+    /// Whether a load into an empty table may take it at all.
+    pub enabled: bool,
+    /// Persons passed, rows of one person and natural ids remembered, each at most (the
+    /// default fills hash tables of 2^23 slots: at most about 75 MB for the persons of a file
+    /// and as much for its natural ids); past it the rest of the file goes through the stage.
+    pub keys: usize,
+    /// Quarantined rows held until the staging COPY can take them; one more switches the rest
+    /// of the file to the staging table at once.
+    pub held_quarantine: usize,
+}
+
+impl Default for BulkLimits {
+    fn default() -> Self {
+        BulkLimits {
+            enabled: true,
+            keys: 7_340_032,
+            held_quarantine: 8_192,
+        }
+    }
+}
 
 /// What is being loaded.
 #[derive(Debug, Clone)]
@@ -123,6 +153,16 @@ pub async fn ingest<R: Read + Send + 'static>(
     source: Source,
     input: R,
 ) -> Result<RunReport, IngestError> {
+    ingest_with(client, source, input, BulkLimits::default()).await
+}
+
+/// [`ingest`] with other bulk-path limits (the tests make them small to cross each switch).
+pub async fn ingest_with<R: Read + Send + 'static>(
+    client: &mut Client,
+    source: Source,
+    input: R,
+    limits: BulkLimits,
+) -> Result<RunReport, IngestError> {
     let started = Instant::now();
     if let Some(sha) = &source.sha256 {
         if let Some(run_id) = loaded_run(client, source.table, sha)
@@ -132,7 +172,7 @@ pub async fn ingest<R: Read + Send + 'static>(
             return already_loaded(client, &source, run_id, started).await;
         }
     }
-    let result = load_in_transaction(client, &source, input, started).await;
+    let result = load_in_transaction(client, &source, input, started, limits).await;
     if let Err(error) = &result {
         record_failure(client, &source, error).await;
     }
@@ -271,6 +311,7 @@ async fn load_in_transaction<R: Read + Send + 'static>(
     source: &Source,
     input: R,
     started: Instant,
+    limits: BulkLimits,
 ) -> Result<RunReport, IngestError> {
     let table = source.table;
     let file_error = |error| IngestError::File {
@@ -293,7 +334,7 @@ async fn load_in_transaction<R: Read + Send + 'static>(
     .expect("cleaning thread panicked")
     .map_err(file_error)?;
 
-    let tx = client
+    let mut tx = client
         .transaction()
         .await
         .map_err(|e| db_error(source, e))?;
@@ -308,22 +349,29 @@ async fn load_in_transaction<R: Read + Send + 'static>(
         .get(0);
 
     let columns = table.clean_columns();
+    let bulk = limits.enabled
+        && bulk_load(&mut tx, table)
+            .await
+            .map_err(|e| db_error(source, e))?;
     tx.batch_execute(&stage_ddl(columns))
         .await
         .map_err(|e| db_error(source, e))?;
 
     let (sender, receiver) = mpsc::channel::<Vec<Outcome>>(BATCHES_IN_FLIGHT);
     let cleaning = tokio::task::spawn_blocking(move || clean_into(outcomes, digest, sender));
-    let copied = copy_to_stage(&tx, table, receiver).await;
+    let copied = copy_rows(&tx, table, run_id, bulk.then_some(limits), receiver).await;
     let summary = cleaning
         .await
         .expect("cleaning thread panicked")
         .map_err(read_error)?;
-    copied.map_err(|e| db_error(source, e))?;
+    let copied = copied.map_err(|e| db_error(source, e))?;
 
-    let counts = move_from_stage(&tx, table, run_id)
+    let mut counts = move_from_stage(&tx, table, run_id, copied.direct_rows > 0)
         .await
         .map_err(|e| db_error(source, e))?;
+    let copied_direct = copied.direct_rows;
+    counts.loaded += copied.direct_rows;
+    counts.conflicts += copied.conflicts;
     let conflicts = counts.conflicts;
     let quarantined_rust: i64 = summary.quarantined.values().sum();
     let raw_rows = summary.clean_rows + quarantined_rust;
@@ -397,6 +445,7 @@ async fn load_in_transaction<R: Read + Send + 'static>(
         loaded = report.loaded_rows,
         duplicates = duplicate_rows,
         quarantined = quarantined_rows,
+        copied_straight = copied_direct,
         ms = report.elapsed.as_millis() as u64,
         "file loaded"
     );
@@ -485,35 +534,313 @@ fn raw_text(raw: &[u8]) -> (String, Option<Vec<u8>>) {
     }
 }
 
-async fn copy_to_stage(
+/// Whether this load takes the bulk path: the clean table holds no rows, and no other load of
+/// it is running (its lock taken without waiting; held to the commit, so that no other writer's
+/// row can collide with a copied one). The person keys are then checked at commit.
+async fn bulk_load(tx: &mut Transaction<'_>, table: Table) -> Result<bool, tokio_postgres::Error> {
+    // (A database not yet migrated to deferrable person keys loads through the stage.)
+    let empty = format!(
+        "SELECT NOT EXISTS (SELECT 1 FROM {table})
+             AND coalesce((SELECT condeferrable FROM pg_constraint
+                           WHERE conrelid = '{table}'::regclass
+                             AND conname = '{table}_person_id_fkey'), false)"
+    );
+    if !tx.query_one(&empty, &[]).await?.get::<_, bool>(0) {
+        return Ok(false);
+    }
+    let attempt = tx.savepoint("bulk_lock").await?;
+    match attempt
+        .batch_execute(&format!(
+            "LOCK TABLE {table} IN SHARE ROW EXCLUSIVE MODE NOWAIT"
+        ))
+        .await
+    {
+        Ok(()) => attempt.commit().await?,
+        Err(e) if e.code() == Some(&SqlState::LOCK_NOT_AVAILABLE) => {
+            attempt.rollback().await?;
+            return Ok(false);
+        }
+        Err(e) => return Err(e),
+    }
+    // Rows committed between the check and the lock: the staging path (the lock stays).
+    if !tx.query_one(&empty, &[]).await?.get::<_, bool>(0) {
+        return Ok(false);
+    }
+    tx.batch_execute(&format!("SET CONSTRAINTS {table}_person_id_fkey DEFERRED"))
+        .await?;
+    Ok(true)
+}
+
+/// What the bulk path knows of the rows it copied. A file grouped by person (each person's rows
+/// together, as extracts and `medrec generate` write them) needs only the current person's row
+/// hashes and the persons already passed; a person seen again later, or more than `limit`
+/// persons, rows of one person or natural ids, and what the file holds can no longer be told
+/// here: the rest goes through the stage, whose `ON CONFLICT` sees the rows copied. At most
+/// about 24 bytes per entry of each set.
+struct RowKeys {
+    limit: usize,
+    current: Option<i64>,
+    current_rows: std::collections::HashSet<[u8; 16]>,
+    passed: std::collections::HashSet<i64>,
+    /// A natural key's first row wins (as the staging path's ORDER BY line): a later row with
+    /// the id and other content is a conflict (quarantined, as is every repeat of it).
+    natural_ids: std::collections::HashSet<i64>,
+}
+
+enum Admit {
+    /// Not seen before: to be copied.
+    New,
+    /// The same row earlier in the file.
+    Duplicate,
+    /// Its natural id belongs to an earlier row of other content.
+    Conflict,
+    /// Beyond what is remembered: to the stage.
+    Unknowable,
+}
+
+impl RowKeys {
+    fn new(limit: usize) -> RowKeys {
+        RowKeys {
+            limit,
+            current: None,
+            current_rows: Default::default(),
+            passed: Default::default(),
+            natural_ids: Default::default(),
+        }
+    }
+
+    fn admit(&mut self, row: &CleanedRow, natural_id: Option<i64>) -> Admit {
+        if self.current != Some(row.person_id) {
+            if self.passed.contains(&row.person_id) || self.passed.len() >= self.limit {
+                return Admit::Unknowable;
+            }
+            if let Some(previous) = self.current.replace(row.person_id) {
+                self.passed.insert(previous);
+            }
+            self.current_rows.clear();
+        }
+        if self.current_rows.contains(&row.row_hash) {
+            return Admit::Duplicate;
+        }
+        if self.current_rows.len() >= self.limit {
+            return Admit::Unknowable;
+        }
+        if let Some(id) = natural_id {
+            if self.natural_ids.contains(&id) {
+                return Admit::Conflict;
+            }
+            if self.natural_ids.len() >= self.limit {
+                return Admit::Unknowable;
+            }
+            self.natural_ids.insert(id);
+        }
+        self.current_rows.insert(row.row_hash);
+        Admit::New
+    }
+}
+
+/// A bulk load's next move for one row.
+enum Step {
+    /// Copied, dropped as a duplicate, or held for the stage.
+    Done,
+    /// From here on, the staging table (`this_too`: this row as well).
+    Stage { this_too: bool },
+}
+
+/// What [`copy_rows`] wrote straight into the clean table.
+#[derive(Debug, Default)]
+struct Copied {
+    direct_rows: i64,
+    /// Rows whose natural key an earlier row of the file holds with other content (quarantined).
+    conflicts: i64,
+}
+
+/// One COPY at a time on the transaction: first into the clean table (bulk), then, if needed,
+/// into the staging table.
+struct Copies<'a, 't> {
+    tx: &'a Transaction<'t>,
+    table: Table,
+    direct: Option<std::pin::Pin<Box<BinaryCopyInWriter>>>,
+    stage: Option<std::pin::Pin<Box<BinaryCopyInWriter>>>,
+}
+
+impl Copies<'_, '_> {
+    async fn stage(
+        &mut self,
+    ) -> Result<std::pin::Pin<&mut BinaryCopyInWriter>, tokio_postgres::Error> {
+        if let Some(mut direct) = self.direct.take() {
+            direct.as_mut().finish().await?;
+        }
+        if self.stage.is_none() {
+            let stage = stage_columns(self.table.clean_columns());
+            let names: Vec<&str> = stage.iter().map(|(n, _, _)| *n).collect();
+            let types: Vec<Type> = stage.iter().map(|(_, _, t)| t.clone()).collect();
+            let sink = self
+                .tx
+                .copy_in(&format!(
+                    "COPY stage ({}) FROM STDIN BINARY",
+                    names.join(", ")
+                ))
+                .await?;
+            self.stage = Some(Box::pin(BinaryCopyInWriter::new(sink, &types)));
+        }
+        Ok(self.stage.as_mut().expect("opened above").as_mut())
+    }
+}
+
+/// The rows into the clean table (bulk: de-duplicated here) or the staging table.
+async fn copy_rows(
     tx: &Transaction<'_>,
     table: Table,
+    run_id: i64,
+    bulk: Option<BulkLimits>,
     mut receiver: mpsc::Receiver<Vec<Outcome>>,
-) -> Result<(), tokio_postgres::Error> {
+) -> Result<Copied, tokio_postgres::Error> {
+    let limits = bulk.unwrap_or_default();
     let columns = table.clean_columns();
-    let stage = stage_columns(columns);
-    let names: Vec<&str> = stage.iter().map(|(n, _, _)| *n).collect();
-    let types: Vec<Type> = stage.iter().map(|(_, _, t)| t.clone()).collect();
-    let sink = tx
-        .copy_in(&format!(
-            "COPY stage ({}) FROM STDIN BINARY",
-            names.join(", ")
-        ))
-        .await?;
-    let mut writer = pin!(BinaryCopyInWriter::new(sink, &types));
+    let mut copies = Copies {
+        tx,
+        table,
+        direct: None,
+        stage: None,
+    };
+    if bulk.is_some() {
+        let names: Vec<&str> = columns.iter().map(|c| c.name).collect();
+        let mut types = vec![Type::INT8, Type::BYTEA];
+        types.extend(columns.iter().map(|c| pg_type(c.ty)));
+        types.extend([
+            Type::INT8,
+            Type::INT8,
+            Type::TEXT_ARRAY,
+            Type::JSONB,
+            Type::JSONB,
+        ]);
+        let sink = tx
+            .copy_in(&format!(
+                "COPY {table} (person_id, row_hash, {}, run_id, source_line, flags, raw_values, extras)
+                 FROM STDIN BINARY",
+                names.join(", ")
+            ))
+            .await?;
+        copies.direct = Some(Box::pin(BinaryCopyInWriter::new(sink, &types)));
+    }
     // With a natural key, a conflicting row must be quarantinable with its line.
-    let keep_raw = table.spec().natural_key.is_some();
+    let natural_key = table.spec().natural_key;
+    let keep_raw = natural_key.is_some();
     let nulls: Vec<medrec_core::Value> = columns.iter().map(|c| null_of(c.ty)).collect();
+    let natural_key_index = natural_key.and_then(|key| columns.iter().position(|c| c.name == key));
+    let mut keys = RowKeys::new(limits.keys);
+    let mut held: Vec<QuarantinedRow> = Vec::new();
+    let mut copied = Copied::default();
     while let Some(batch) = receiver.recv().await {
         for outcome in &batch {
+            if let Some(direct) = copies.direct.as_mut() {
+                let step = match outcome {
+                    Outcome::Clean(row) => {
+                        let id = natural_key_index.and_then(|i| natural_id(&row.values[i]));
+                        match keys.admit(row, id) {
+                            Admit::Duplicate => Step::Done,
+                            Admit::Unknowable => Step::Stage { this_too: true },
+                            Admit::Conflict => {
+                                // The first row of this id was copied: this one is quarantined.
+                                copied.conflicts += 1;
+                                held.push(QuarantinedRow {
+                                    line: row.line,
+                                    reason: Reason::ConflictingId,
+                                    column: natural_key,
+                                    raw: row.raw.clone(),
+                                });
+                                if held.len() >= limits.held_quarantine {
+                                    Step::Stage { this_too: false }
+                                } else {
+                                    Step::Done
+                                }
+                            }
+                            Admit::New => {
+                                write_direct(direct.as_mut(), row, run_id).await?;
+                                copied.direct_rows += 1;
+                                Step::Done
+                            }
+                        }
+                    }
+                    Outcome::Quarantined(q) if held.len() < limits.held_quarantine => {
+                        held.push(q.clone());
+                        Step::Done
+                    }
+                    Outcome::Quarantined(_) => Step::Stage { this_too: true },
+                };
+                match step {
+                    Step::Done => continue,
+                    Step::Stage { this_too } => {
+                        // Too many rows to hold: the rest of the file goes to the stage.
+                        let stage = copies.stage().await?;
+                        flush_held(stage, &mut held, &nulls).await?;
+                        if !this_too {
+                            continue;
+                        }
+                    }
+                }
+            }
+            let stage = copies.stage().await?;
             match outcome {
-                Outcome::Clean(row) => write_clean(writer.as_mut(), row, keep_raw).await?,
-                Outcome::Quarantined(q) => write_quarantined(writer.as_mut(), q, &nulls).await?,
+                Outcome::Clean(row) => write_clean(stage, row, keep_raw).await?,
+                Outcome::Quarantined(q) => write_quarantined(stage, q, &nulls).await?,
             }
         }
     }
-    writer.finish().await?;
+    if let Some(mut direct) = copies.direct.take() {
+        direct.as_mut().finish().await?;
+    }
+    if !held.is_empty() || copies.stage.is_some() {
+        let stage = copies.stage().await?;
+        flush_held(stage, &mut held, &nulls).await?;
+    }
+    if let Some(mut stage) = copies.stage.take() {
+        stage.as_mut().finish().await?;
+    }
+    Ok(copied)
+}
+
+fn natural_id(value: &medrec_core::Value) -> Option<i64> {
+    match value {
+        medrec_core::Value::Int8(id) => *id,
+        medrec_core::Value::Int4(id) => id.map(i64::from),
+        _ => None,
+    }
+}
+
+async fn flush_held(
+    mut stage: std::pin::Pin<&mut BinaryCopyInWriter>,
+    held: &mut Vec<QuarantinedRow>,
+    nulls: &[medrec_core::Value],
+) -> Result<(), tokio_postgres::Error> {
+    for q in held.drain(..) {
+        write_quarantined(stage.as_mut(), &q, nulls).await?;
+    }
     Ok(())
+}
+
+/// A clean row as the clean table's own row (the bulk path's COPY).
+async fn write_direct(
+    writer: std::pin::Pin<&mut BinaryCopyInWriter>,
+    row: &CleanedRow,
+    run_id: i64,
+) -> Result<(), tokio_postgres::Error> {
+    let line = row.line as i64;
+    let hash = row.row_hash.as_slice();
+    let flags: Vec<&str> = row.flags.iter().map(|f| f.as_str()).collect();
+    let values: Vec<PgValue> = row.values.iter().map(PgValue).collect();
+    let mut params: Vec<&(dyn ToSql + Sync)> = Vec::with_capacity(values.len() + 7);
+    params.extend([&row.person_id as &(dyn ToSql + Sync), &hash]);
+    params.extend(values.iter().map(|v| v as &(dyn ToSql + Sync)));
+    params.extend([
+        &run_id as &(dyn ToSql + Sync),
+        &line,
+        &flags,
+        &row.raw_values,
+        &row.extras,
+    ]);
+    writer.write(&params).await
 }
 
 fn null_of(ty: ColumnType) -> medrec_core::Value {
@@ -591,20 +918,37 @@ struct StageCounts {
 }
 
 /// Set-based moves from the staging table into persons, the clean table and quarantine.
+/// `copied_direct`: rows of this run are in the clean table already (the bulk path), and their
+/// persons are inserted here too.
 async fn move_from_stage(
     tx: &Transaction<'_>,
     table: Table,
     run_id: i64,
+    copied_direct: bool,
 ) -> Result<StageCounts, tokio_postgres::Error> {
     let columns: Vec<&str> = table.clean_columns().iter().map(|c| c.name).collect();
     let clean_columns = columns.join(", ");
+    // What the INSERT below takes anyway, before any person row is held: a bulk load of this
+    // table (which holds SHARE ROW EXCLUSIVE, then inserts persons) is waited for here, not
+    // while holding persons it will need (a deadlock).
+    tx.batch_execute(&format!("LOCK TABLE {table} IN ROW EXCLUSIVE MODE"))
+        .await?;
+    // The table held no rows before this run's: its rows are this run's only.
+    let copied = if copied_direct {
+        format!("UNION SELECT person_id FROM {table}")
+    } else {
+        String::new()
+    };
     // In key order, so that concurrent loads (one per table) lock person keys in the same order
     // and wait for each other instead of deadlocking.
     tx.execute(
-        "INSERT INTO person (person_id, first_run_id)
-         SELECT DISTINCT person_id, $1::bigint FROM stage WHERE q_reason IS NULL
-         ORDER BY person_id
-         ON CONFLICT (person_id) DO NOTHING",
+        &format!(
+            "INSERT INTO person (person_id, first_run_id)
+             SELECT DISTINCT person_id, $1::bigint
+             FROM (SELECT person_id FROM stage WHERE q_reason IS NULL {copied}) p
+             ORDER BY person_id
+             ON CONFLICT (person_id) DO NOTHING"
+        ),
         &[&run_id],
     )
     .await?;
@@ -646,8 +990,10 @@ async fn move_from_stage(
     // hold a million decoded rows in memory at once.
     let persons: Vec<i64> = tx
         .query_one(
-            "SELECT coalesce(array_agg(DISTINCT person_id ORDER BY person_id), '{}')
-             FROM stage WHERE q_reason IS NULL",
+            &format!(
+                "SELECT coalesce(array_agg(DISTINCT person_id ORDER BY person_id), '{{}}')
+                 FROM (SELECT person_id FROM stage WHERE q_reason IS NULL {copied}) p"
+            ),
             &[],
         )
         .await?

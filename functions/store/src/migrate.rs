@@ -52,6 +52,7 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
     migration!("0013_knowledge_time.sql"),
     migration!("0014_export_audit.sql"),
     migration!("0015_run_flags.sql"),
+    migration!("0016_deferrable_person_keys.sql"),
 ];
 
 /// Every repeatable definition, in the order applied (a file may use what an earlier one

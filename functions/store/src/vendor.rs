@@ -3,7 +3,8 @@
 //!
 //! Why no table lock: every statement is a row-level INSERT, UPDATE, DELETE or SELECT ... FOR
 //! UPDATE, which take at most ROW EXCLUSIVE on a table (it conflicts only with SHARE and
-//! stronger: DDL, explicit LOCK). There is no staging table (CREATE TEMP TABLE is DDL and
+//! stronger: DDL, explicit LOCK); the transaction takes that same lock on the five clean tables
+//! first, so that a first CSV load's bulk lock is waited for before any person row is held. There is no staging table (CREATE TEMP TABLE is DDL and
 //! writes the catalogs), no TRUNCATE and no COPY; a per-person file holds tens of rows, so one
 //! `INSERT ... SELECT FROM unnest(...)` per table (one typed array parameter per column, bound in
 //! binary like COPY's values) is as set-based as COPY and cheaper to set up.
@@ -13,6 +14,9 @@
 //! never waits on them.
 
 use std::collections::BTreeMap;
+
+const BEFORE_ANY_ROW: &str =
+    "LOCK TABLE lifestyle, rx, conditions, labs, tests IN ROW EXCLUSIVE MODE";
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -167,6 +171,10 @@ async fn load(
     started: Instant,
 ) -> Result<VendorReport, tokio_postgres::Error> {
     let tx = client.transaction().await?;
+    // The lock every INSERT into the clean tables takes anyway, taken first: a first CSV load of
+    // a table (medrec_store::load's bulk path, which holds SHARE ROW EXCLUSIVE on it) makes this
+    // file wait here, before it holds any person's row, so the two never deadlock over a person.
+    tx.batch_execute(BEFORE_ANY_ROW).await?;
     // The placeholder makes the row exist so that FOR UPDATE has something to lock; a concurrent
     // first file of the same person waits here, and only that one.
     tx.execute(

@@ -2,6 +2,7 @@
 //! file is a module. Tests of all of them run in parallel threads of this process, each on its
 //! own database (`medrec_testkit::TestDb`).
 
+mod bulk;
 mod clean_columns;
 mod features;
 mod features_owed;

@@ -437,6 +437,12 @@ async fn an_old_database_upgrades_to_the_same_objects_and_identical_results() {
             "feature_definitions_version",
             // 2026-12-03: the document is person_rows' arrays (the API writes the JSON).
             "person_document",
+            // 0016: the person keys checked at commit by the bulk load.
+            "lifestyle_person_id_fkey",
+            "rx_person_id_fkey",
+            "conditions_person_id_fkey",
+            "labs_person_id_fkey",
+            "tests_person_id_fkey",
         ])
     );
     // 0010 adds features_owed (its key, index and sequence).
@@ -542,6 +548,11 @@ async fn an_old_database_upgrades_to_the_same_objects_and_identical_results() {
             "feature_definitions_version",
             "person_document",
             "person_rows",
+            "lifestyle_person_id_fkey",
+            "rx_person_id_fkey",
+            "conditions_person_id_fkey",
+            "labs_person_id_fkey",
+            "tests_person_id_fkey",
         ])
     );
     drop(old);
