@@ -24,7 +24,8 @@ daily volume) generated per-person files into a database already holding BASE_PE
 persons, with 1, 2 and 4 workers (`medrec ingest-json --workers W`), while wrk reads
 GET /persons/{id} on 10 connections; the API's p50/p99 during each run are compared with an idle
 run. Figures go to target/bench/vendor.json.
-Settings: PERSONS (50000), SEED (7), BENCH_SECONDS (wrk duration per route, 10), DATABASE_URL
+Settings: PERSONS (50000), SEED (7), BENCH_SECONDS (wrk duration per route, 10), BENCH_PAIRS
+(ingest/COPY pairs, 3), BENCH_KEEP (leave the loaded database and its cluster running), DATABASE_URL
 (a server to use; default: a throwaway cluster, fsync off, the same for ingest and COPY).
 Needs psql and wrk on PATH.
 """
@@ -375,7 +376,7 @@ def main() -> None:
         else:
             run(persons, seed, seconds, first_id, admin_url, cluster is not None)
     finally:
-        if cluster is not None:
+        if cluster is not None and not os.environ.get("BENCH_KEEP"):
             timed([str(MEDREC), "postgres", "stop", "--state", str(cluster)])
 
 
@@ -499,7 +500,10 @@ def run(persons: int, seed: int, seconds: int, first_id: int, admin_url: str, th
         "api_seconds": seconds,
         **info,
     }
-    psql(admin_url, "DROP DATABASE bench_ingest")
+    if os.environ.get("BENCH_KEEP"):
+        log(f"BENCH_KEEP: the loaded database is left at {url}")
+    else:
+        psql(admin_url, "DROP DATABASE bench_ingest")
     path = OUT / "results.json"
     path.write_text(json.dumps(results, indent=2) + "\n")
     print(json.dumps({k: v for k, v in results.items() if not isinstance(v, dict)}, indent=2))
