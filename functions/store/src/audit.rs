@@ -114,6 +114,16 @@ pub enum AuditError {
     Stopped,
 }
 
+impl AuditError {
+    fn kind(&self) -> &'static str {
+        match self {
+            AuditError::Unavailable => "unavailable",
+            AuditError::Database(_) => "database",
+            AuditError::Stopped => "stopped",
+        }
+    }
+}
+
 impl AuditLog {
     /// Rows appended per statement at most.
     pub const MAX_BATCH: usize = 512;
@@ -150,7 +160,17 @@ async fn write_batches(pool: Pool, mut rows: mpsc::Receiver<Queued>) {
     while rows.recv_many(&mut batch, AuditLog::MAX_BATCH).await > 0 {
         let outcome = append(&pool, &batch).await;
         if let Err(error) = &outcome {
-            tracing::error!(rows = batch.len(), %error, "access audit batch not written");
+            // The SQLSTATE only: a database message may quote a row (a person id).
+            let sqlstate = match error {
+                AuditError::Database(e) => e.code().map(|c| c.code()).unwrap_or("none"),
+                _ => "none",
+            };
+            tracing::error!(
+                rows = batch.len(),
+                sqlstate,
+                kind = error.kind(),
+                "access audit batch not written"
+            );
         }
         for queued in batch.drain(..) {
             // A read that gave up (its request timed out) no longer listens.

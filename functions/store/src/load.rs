@@ -705,7 +705,6 @@ async fn copy_rows(
         stage: None,
     };
     if bulk.is_some() {
-        let names: Vec<&str> = columns.iter().map(|c| c.name).collect();
         let mut types = vec![Type::INT8, Type::BYTEA];
         types.extend(columns.iter().map(|c| pg_type(c.ty)));
         types.extend([
@@ -717,9 +716,8 @@ async fn copy_rows(
         ]);
         let sink = tx
             .copy_in(&format!(
-                "COPY {table} (person_id, row_hash, {}, run_id, source_line, flags, raw_values, extras)
-                 FROM STDIN BINARY",
-                names.join(", ")
+                "COPY {table} ({}) FROM STDIN BINARY",
+                clean_table_columns(table)
             ))
             .await?;
         copies.direct = Some(Box::pin(BinaryCopyInWriter::new(sink, &types)));
@@ -818,6 +816,16 @@ async fn flush_held(
         write_quarantined(stage.as_mut(), &q, nulls).await?;
     }
     Ok(())
+}
+
+/// The clean table's columns as a load writes them, in the order of [`write_direct`]'s values
+/// (the bulk path's COPY) and of the staging path's `INSERT ... SELECT`.
+fn clean_table_columns(table: Table) -> String {
+    let clean: Vec<&str> = table.clean_columns().iter().map(|c| c.name).collect();
+    format!(
+        "person_id, row_hash, {}, run_id, source_line, flags, raw_values, extras",
+        clean.join(", ")
+    )
 }
 
 /// A clean row as the clean table's own row (the bulk path's COPY).
@@ -957,10 +965,11 @@ async fn move_from_stage(
     let loaded = tx
         .execute(
             &format!(
-                "INSERT INTO {table} (person_id, row_hash, {clean_columns}, run_id, source_line, flags, raw_values, extras)
+                "INSERT INTO {table} ({})
                  SELECT person_id, row_hash, {clean_columns}, $1::bigint, line, flags, raw_values, extras
                  FROM stage WHERE q_reason IS NULL ORDER BY line
-                 ON CONFLICT DO NOTHING"
+                 ON CONFLICT DO NOTHING",
+                clean_table_columns(table)
             ),
             &[&run_id],
         )

@@ -41,7 +41,7 @@ pub enum DocumentError {
     Unsupported(String),
 }
 
-/// The tables in the document's (byte) order, as `person_rows` returns them.
+/// `known`, then one array of whole rows per table.
 const QUERY: &str = "SELECT known, conditions, labs, lifestyle, rx, tests \
                      FROM person_rows($1, $2, $3, $4)";
 
@@ -65,10 +65,14 @@ pub async fn document(
     if !row.try_get::<_, Option<bool>>(0)?.unwrap_or(false) {
         return Ok(None);
     }
+    // The tables in byte order of their names, as serde_json's map kept them.
+    let mut tables: Vec<(usize, &tokio_postgres::Column)> =
+        row.columns().iter().enumerate().skip(1).collect();
+    tables.sort_unstable_by_key(|(_, column)| column.name());
     let mut out = Vec::with_capacity(16 * 1024);
     out.extend_from_slice(b"{\"data\":{");
     let mut first = true;
-    for (index, column) in row.columns().iter().enumerate().skip(1) {
+    for (index, column) in tables {
         let Some(Raw(rows)) = row.try_get::<_, Option<Raw>>(index)? else {
             continue; // a table the filter leaves out
         };
