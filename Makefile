@@ -87,7 +87,8 @@ bench-vendor: build-release wrk
 	python3 local/bench/bench.py vendor
 
 ## A fresh clone's first builds with an empty target/ (what `make demo` builds, then what `make
-## test` adds), timed into target/bench/build.json, which `make bench` then reports.
+## test` adds), timed into target/bench/build.json, which `make bench` then reports. With no
+## target/ yet (a clean clone) they run in place and are kept; otherwise in a temporary clone.
 bench-build:
 	python3 local/bench/bench.py build
 

@@ -116,7 +116,20 @@ pub async fn recompute_announced(pipeline: &LocalPipeline) -> anyhow::Result<Rec
         .get()
         .await
         .context("no database connection")?;
-    medrec_pipeline::persons_changed(&client, &pipeline.sink().persons(), Owed::All)
+    // Further connections, for when everyone is refreshed: one part each, side by side.
+    let parts = medrec_pipeline::everyone_parts().min(pipeline.pool().status().max_size);
+    let mut helpers = Vec::with_capacity(parts.saturating_sub(1));
+    for _ in 1..parts {
+        helpers.push(
+            pipeline
+                .pool()
+                .get()
+                .await
+                .context("no database connection")?,
+        );
+    }
+    let helpers: Vec<&tokio_postgres::Client> = helpers.iter().map(|c| &***c).collect();
+    medrec_pipeline::persons_changed(&client, &helpers, &pipeline.sink().persons(), Owed::All)
         .await
         .map_err(|error| {
             let lost = medrec_store::connection_lost(&error);

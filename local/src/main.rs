@@ -306,11 +306,19 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Features { command } => {
-            let client = medrec_store::connect(&DbConfig::from_env()?).await?;
+            let config = DbConfig::from_env()?;
+            let client = medrec_store::connect(&config).await?;
             match command {
                 FeaturesCommand::Refresh => {
-                    // Everyone, so also whatever earlier runs left owed (settled with it).
-                    let n = medrec_store::features::refresh(&client, None).await?;
+                    // Everyone, so also whatever earlier runs left owed (settled with it), in
+                    // parts side by side, one more connection each.
+                    let mut helpers = Vec::new();
+                    for _ in 1..medrec_pipeline::everyone_parts() {
+                        helpers.push(medrec_store::connect(&config).await?);
+                    }
+                    let clients: Vec<&tokio_postgres::Client> =
+                        std::iter::once(&client).chain(&helpers).collect();
+                    let n = medrec_store::features::refresh_everyone(&clients).await?;
                     println!("recomputed the features of {n} person(s)");
                 }
                 FeaturesCommand::Export { format, out, as_of } => {

@@ -63,8 +63,10 @@ impl FeaturesFunction {
 
     async fn refresh(&self, persons: &[i64]) -> anyhow::Result<i64> {
         let client = self.pool.get().await?;
+        // Never everyone here (at most FUNCTION_OWED_PER_BATCH owed), so no further connections.
         let done = medrec_pipeline::persons_changed(
             &client,
+            &[],
             persons,
             medrec_pipeline::Owed::AtMost(medrec_pipeline::FUNCTION_OWED_PER_BATCH),
         )

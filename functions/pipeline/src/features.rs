@@ -3,7 +3,7 @@
 //! runs left owed (`features_owed`: a crash between a load's commit and its refresh), in bounded
 //! chunks.
 
-use medrec_store::features::{owed, owed_horizon, refresh};
+use medrec_store::features::{owed, owed_horizon, persons_count, refresh, refresh_everyone};
 use tokio_postgres::Client;
 
 /// Persons per refresh statement (and transaction). Bounded so that one statement's time, locks
@@ -12,17 +12,33 @@ use tokio_postgres::Client;
 /// crash loses at most one chunk's work: every chunk commits, with its owed rows settled.
 pub const REFRESH_CHUNK: usize = 20_000;
 
-/// From this many announced persons on, with [`Owed::All`], one full refresh instead of chunks:
-/// by index a person costs about 0.9 ms at 1M persons (10,000 took 8.9 s, docs/performance.md), a
-/// full set-based recompute about 80 s, so from about 100,000 persons everyone is cheaper. It is
-/// one statement, well inside the statement timeout, and settles everything owed.
-pub const FULL_REFRESH_FROM: usize = 100_000;
+/// With [`Owed::All`], everyone is refreshed instead of chunks when the announced persons are at
+/// least this share of all persons: at 1M persons on
+/// 2 cores a person costs about 0.17 ms by index (10,000 took 1.7 s, docs/performance.md) and
+/// everyone about 0.06-0.08 ms a person in [`everyone_parts`] statements, so everyone is cheaper
+/// from about a third. A first load (everyone announced) always takes it. Each part is well
+/// inside the statement timeout, and it settles everything owed.
+pub const FULL_REFRESH_SHARE: f64 = 1.0 / 3.0;
 
 /// Persons owed by earlier runs (`features_owed`: a load committed, its announcement or refresh
 /// lost) that one features-function batch also recomputes, oldest first: bounded, so a batch
 /// stays well inside the function's 60 s (5,000 persons take a few seconds at 1M persons), and
 /// what is left goes to the next batches.
 pub const FUNCTION_OWED_PER_BATCH: usize = 5_000;
+
+/// At most this many statements refresh everyone side by side
+/// (`medrec_store::features::refresh_everyone`), one connection each.
+pub const EVERYONE_PARTS_MAX: usize = 4;
+
+/// How many connections a refresh of everyone uses: one per core of this machine (the command
+/// runs beside its PostgreSQL, so its cores are the server's), at most [`EVERYONE_PARTS_MAX`].
+/// Measured at 1M persons on 2 cores: 2 parts took ... of one statement's time
+/// (docs/performance.md).
+pub fn everyone_parts() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .clamp(1, EVERYONE_PARTS_MAX)
+}
 
 /// How much of what is owed a call also recomputes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,11 +66,13 @@ impl Recomputed {
 }
 
 /// Recomputes `persons` (deduplicated), [`REFRESH_CHUNK`] at a time (everyone, from
-/// [`FULL_REFRESH_FROM`] persons on with [`Owed::All`]), then the persons still owed, oldest
+/// [`FULL_REFRESH_SHARE`] of all persons on with [`Owed::All`]), then the persons still owed, oldest
 /// first, as far as `owed_too` allows. Each chunk is its own transaction: an error leaves the
-/// chunks before it done and the rest owed, for the next call.
+/// chunks before it done and the rest owed, for the next call. `helpers` are further
+/// connections, used only when everyone is refreshed (one part each, beside `client`'s).
 pub async fn persons_changed(
     client: &Client,
+    helpers: &[&Client],
     persons: &[i64],
     owed_too: Owed,
 ) -> Result<Recomputed, tokio_postgres::Error> {
@@ -62,9 +80,15 @@ pub async fn persons_changed(
     persons.sort_unstable();
     persons.dedup();
     let mut done = Recomputed::default();
-    if owed_too == Owed::All && persons.len() >= FULL_REFRESH_FROM {
+    if owed_too == Owed::All
+        && !persons.is_empty()
+        && persons.len() as f64 >= FULL_REFRESH_SHARE * persons_count(client).await? as f64
+    {
         // Everyone: the count is everyone's rows.
-        done.announced = refresh(client, None).await?;
+        let clients: Vec<&Client> = std::iter::once(client)
+            .chain(helpers.iter().copied())
+            .collect();
+        done.announced = refresh_everyone(&clients).await?;
         return Ok(done);
     }
     for chunk in persons.chunks(REFRESH_CHUNK) {

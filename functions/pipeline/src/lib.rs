@@ -30,7 +30,8 @@ pub mod training;
 pub use error::{ErrorKind, PipelineError};
 pub use export::{Delivered, ExportRequest, Exports, EXPORT_KEY_ID, FUNCTION_MAX_SPINE_BYTES};
 pub use features::{
-    persons_changed, Owed, Recomputed, FULL_REFRESH_FROM, FUNCTION_OWED_PER_BATCH, REFRESH_CHUNK,
+    everyone_parts, persons_changed, Owed, Recomputed, EVERYONE_PARTS_MAX, FULL_REFRESH_SHARE,
+    FUNCTION_OWED_PER_BATCH, REFRESH_CHUNK,
 };
 pub use object::{Accepts, ObjectKind, Pipeline, Processed, FUNCTION_MAX_CSV_BYTES};
 pub use ports::{ExportSink, ObjectRef, ObjectSource, Opened, PersonsSink};

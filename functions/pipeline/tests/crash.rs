@@ -49,7 +49,7 @@ async fn a_later_run_recomputes_what_a_crashed_one_left_owed_in_bounded_chunks()
     );
 
     // The features function's policy: its own persons, and a bounded number of the owed ones.
-    let done = medrec_pipeline::persons_changed(&client, &[3585], Owed::AtMost(10))
+    let done = medrec_pipeline::persons_changed(&client, &[], &[3585], Owed::AtMost(10))
         .await
         .unwrap();
     assert_eq!((done.announced, done.healed), (1, 10));
@@ -59,7 +59,7 @@ async fn a_later_run_recomputes_what_a_crashed_one_left_owed_in_bounded_chunks()
     );
 
     // The command's: everything owed, even with nothing announced.
-    let done = medrec_pipeline::persons_changed(&client, &[], Owed::All)
+    let done = medrec_pipeline::persons_changed(&client, &[], &[], Owed::All)
         .await
         .unwrap();
     assert_eq!((done.announced, done.healed), (0, 39));
@@ -77,7 +77,7 @@ async fn a_later_run_recomputes_what_a_crashed_one_left_owed_in_bounded_chunks()
     );
 
     // Nothing owed: nothing more to do.
-    let done = medrec_pipeline::persons_changed(&client, &[], Owed::All)
+    let done = medrec_pipeline::persons_changed(&client, &[], &[], Owed::All)
         .await
         .unwrap();
     assert_eq!(done.total(), 0);

@@ -451,12 +451,17 @@ async fn many_objects_come_back_in_their_order() {
         .all(|(_, r)| r.as_ref().is_ok_and(|p| p.summary() == "loaded")));
     assert_eq!(db.count("SELECT count(*) FROM person").await, 54);
     let client = db.client().await.unwrap();
+    // Everyone was announced: refreshed in two parts, the second on the helper connection.
+    let helper = db.client().await.unwrap();
     let refreshed = medrec_pipeline::persons_changed(
         &client,
+        &[&helper],
         &pipeline.sink().persons(),
         medrec_pipeline::Owed::All,
     )
     .await
     .unwrap();
     assert_eq!(refreshed.total(), 54);
+    assert_eq!(db.count("SELECT count(*) FROM person_features").await, 54);
+    assert_eq!(db.count("SELECT count(*) FROM features_owed").await, 0);
 }

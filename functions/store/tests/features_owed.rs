@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use medrec_store::features::{owe, owed, refresh};
+use medrec_store::features::{owe, owed, refresh, refresh_everyone};
 use medrec_store::vendor::{ingest_vendor_file, VendorSource};
 use medrec_testkit::{count, load_sample, stale_features, TestDb};
 use serde_json::json;
@@ -226,4 +226,63 @@ async fn overlapping_refreshes_of_the_same_persons_wait_for_each_other() {
             "round {round}"
         );
     }
+}
+
+/// The stored features, without when they were computed.
+async fn stored_features(client: &Client) -> Vec<String> {
+    client
+        .query(
+            "SELECT (to_jsonb(pf) - 'computed_at')::text FROM person_features pf ORDER BY person_id",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
+#[tokio::test]
+async fn everyone_refreshed_in_parts_side_by_side_equals_one_statement() {
+    let (db, client) = sample_db().await;
+    assert_eq!(refresh(&client, None).await.unwrap(), 50);
+    let one_statement = stored_features(&client).await;
+
+    let (db2, mut client2) = sample_db().await;
+    // A person owed by a later load is part of everyone too, and settled.
+    let source = VendorSource {
+        name: "vendor/3585.json".into(),
+        version: None,
+    };
+    ingest_vendor_file(&mut client2, &source, later_visit(3585, 1))
+        .await
+        .unwrap();
+    let helpers = [db2.client().await.unwrap(), db2.client().await.unwrap()];
+    let clients = [&client2, &helpers[0], &helpers[1]];
+    assert_eq!(refresh_everyone(&clients).await.unwrap(), 50);
+    assert_eq!(
+        count(&client2, "SELECT count(*) FROM features_owed").await,
+        0
+    );
+    let parts = stored_features(&client2).await;
+    assert_eq!(parts.len(), 50);
+    assert_eq!(
+        index_date(&client2, 3585).await,
+        chrono::NaiveDate::from_ymd_opt(2049, 1, 2)
+    );
+    // Everyone else's row is the one statement's.
+    let changed: Vec<_> = one_statement
+        .iter()
+        .filter(|r| !parts.contains(r))
+        .collect();
+    assert_eq!(changed.len(), 1, "{changed:?}");
+    assert!(changed[0].contains("\"person_id\": 3585"), "{}", changed[0]);
+
+    // Parts of nobody: no error, nothing written.
+    let empty = TestDb::migrated().await.unwrap();
+    let empty_client = empty.client().await.unwrap();
+    let other = empty.client().await.unwrap();
+    assert_eq!(refresh_everyone(&[&empty_client, &other]).await.unwrap(), 0);
+    assert_eq!(refresh_everyone(&[]).await.unwrap(), 0);
+    drop(db);
 }
