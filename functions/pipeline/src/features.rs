@@ -13,12 +13,14 @@ use tokio_postgres::Client;
 pub const REFRESH_CHUNK: usize = 20_000;
 
 /// With [`Owed::All`], everyone is refreshed instead of chunks when the announced persons are at
-/// least this share of all persons: at 1M persons on
-/// 2 cores a person costs about 0.17 ms by index (10,000 took 1.7 s, docs/performance.md) and
-/// everyone about 0.06-0.08 ms a person in [`everyone_parts`] statements, so everyone is cheaper
-/// from about a third. A first load (everyone announced) always takes it. Each part is well
-/// inside the statement timeout, and it settles everything owed.
-pub const FULL_REFRESH_SHARE: f64 = 1.0 / 3.0;
+/// least this share of all persons. Measured on 2 cores (docs/performance.md): at 1M persons a
+/// person costs about 0.17 ms by index (10,000 took 1.7 s, warm) and everyone 133 s in
+/// [`everyone_parts`] statements, so there chunks stay cheaper to about three quarters; at 50k
+/// persons a chunk of [`REFRESH_CHUNK`] is more than a twentieth of them and scans the tables as
+/// everyone does, so everyone is cheaper from about two fifths. Half is between; a first load
+/// (everyone announced) always takes it. Each part is well inside the statement timeout, and it
+/// settles everything owed.
+pub const FULL_REFRESH_SHARE: f64 = 0.5;
 
 /// Persons owed by earlier runs (`features_owed`: a load committed, its announcement or refresh
 /// lost) that one features-function batch also recomputes, oldest first: bounded, so a batch
@@ -32,8 +34,8 @@ pub const EVERYONE_PARTS_MAX: usize = 4;
 
 /// How many connections a refresh of everyone uses: one per core of this machine (the command
 /// runs beside its PostgreSQL, so its cores are the server's), at most [`EVERYONE_PARTS_MAX`].
-/// Measured at 1M persons on 2 cores: 2 parts took ... of one statement's time
-/// (docs/performance.md).
+/// Measured at 1M persons on 2 cores: the computation for everyone took 83.5 s in two halves side
+/// by side against 113-132 s as one statement (docs/performance.md).
 pub fn everyone_parts() -> usize {
     std::thread::available_parallelism()
         .map_or(1, usize::from)
