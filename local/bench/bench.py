@@ -253,8 +253,12 @@ def build() -> None:
         ]:
             started = time.perf_counter()
             for command in commands:
-                subprocess.run(command, cwd=tree, env=env, check=True, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
+                built = subprocess.run(command, cwd=tree, env=env, stdout=subprocess.DEVNULL,
+                                       stderr=subprocess.PIPE, text=True)
+                if built.returncode != 0:
+                    # cargo's own messages name what failed (CI shows them).
+                    sys.stderr.write(built.stderr)
+                    raise SystemExit(f"build: {' '.join(command)} failed ({built.returncode})")
             steps[name] = round(time.perf_counter() - started, 1)
             log(f"{name}: {steps[name]:.0f} s")
         figures = {"commit": commit + ("-dirty" if dirty else ""), "in_place": in_place,
