@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use medrec_store::features::{owe, owed, refresh, refresh_everyone};
 use medrec_store::vendor::{ingest_vendor_file, VendorSource};
-use medrec_testkit::{count, load_sample, stale_features, TestDb};
+use medrec_testkit::{column, count, load_sample, stale_features, TestDb};
 use serde_json::json;
 use tokio_postgres::Client;
 
@@ -230,16 +230,11 @@ async fn overlapping_refreshes_of_the_same_persons_wait_for_each_other() {
 
 /// The stored features, without when they were computed.
 async fn stored_features(client: &Client) -> Vec<String> {
-    client
-        .query(
-            "SELECT (to_jsonb(pf) - 'computed_at')::text FROM person_features pf ORDER BY person_id",
-            &[],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect()
+    column(
+        client,
+        "SELECT (to_jsonb(pf) - 'computed_at')::text FROM person_features pf ORDER BY person_id",
+    )
+    .await
 }
 
 #[tokio::test]

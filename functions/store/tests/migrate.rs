@@ -285,16 +285,11 @@ async fn count(client: &Client, table: &str) -> i64 {
 
 /// Every feature of everyone, as JSON text, by person (to compare across databases).
 async fn all_features(client: &Client) -> Vec<String> {
-    client
-        .query(
-            "SELECT to_jsonb(f)::text FROM person_features_as_of(NULL, NULL) f ORDER BY person_id",
-            &[],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect()
+    medrec_testkit::column(
+        client,
+        "SELECT to_jsonb(f)::text FROM person_features_as_of(NULL, NULL) f ORDER BY person_id",
+    )
+    .await
 }
 
 type Objects = BTreeSet<(String, String, String)>;
