@@ -8,6 +8,7 @@ mod crash;
 mod dependencies;
 mod events;
 mod export;
+mod features_many;
 mod generate;
 mod ingest_json;
 mod report;
