@@ -140,7 +140,7 @@ async fn an_ingest_killed_during_its_recompute_is_healed_by_the_next_run() {
     );
 
     // And the same command again: its files are already loaded, its persons recomputed: 300 of
-    // 320 are more than half of everyone (FULL_REFRESH_SHARE), so everyone is.
+    // 320 are more than a quarter of everyone (FULL_REFRESH_SHARE), so everyone is.
     let stdout = run_ok(&db, &["ingest", a.to_str().unwrap()]).await;
     assert!(
         stdout.contains("features recomputed for 320 person(s):"),

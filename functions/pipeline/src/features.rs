@@ -14,13 +14,13 @@ pub const REFRESH_CHUNK: usize = 20_000;
 
 /// With [`Owed::All`], everyone is refreshed instead of chunks when the announced persons are at
 /// least this share of all persons. Measured on 2 cores (docs/performance.md): at 1M persons a
-/// person costs about 0.17 ms by index (10,000 took 1.7 s, warm) and everyone 133 s in
-/// [`everyone_parts`] statements, so there chunks stay cheaper to about three quarters; at 50k
-/// persons a chunk of [`REFRESH_CHUNK`] is more than a twentieth of them and scans the tables as
-/// everyone does, so everyone is cheaper from about two fifths. Half is between; a first load
-/// (everyone announced) always takes it. Each part is well inside the statement timeout, and it
-/// settles everything owed.
-pub const FULL_REFRESH_SHARE: f64 = 0.5;
+/// person costs 0.11-0.3 ms by index (10,000 took 1.1 s warm, 3.05 s cold in the bench) and
+/// everyone 31-46 s in [`everyone_parts`] statements, so chunks stay cheaper to about a sixth to
+/// a third of the persons; at 50k persons a chunk of more than a twentieth of them scans the
+/// tables as everyone does (1.5 s), so everyone is cheaper from about a third. A quarter is
+/// between; a first load (everyone announced) always takes it. Each part is well inside the
+/// statement timeout, and it settles everything owed.
+pub const FULL_REFRESH_SHARE: f64 = 0.25;
 
 /// Persons owed by earlier runs (`features_owed`: a load committed, its announcement or refresh
 /// lost) that one features-function batch also recomputes, oldest first: bounded, so a batch
