@@ -451,16 +451,14 @@ def run(persons: int, seed: int, seconds: int, first_id: int, admin_url: str, th
     # the second right after the first.
     first = random.Random(seed).sample(ids, min(10_000, len(ids)))
     taken = set(first)
-    rest = [i for i in ids if i not in taken]
-    second = random.Random(seed + 1).sample(rest, min(10_000, len(rest)))
-    daily_runs = []
-    for daily in [first, second] if second else [first]:
+    second = random.Random(seed + 1).sample([i for i in ids if i not in taken], min(10_000, len(ids) - len(first)))
+    daily_s = []
+    for daily in filter(None, [first, second]):
         stdout, _, _ = timed(["psql", url, "-XAtq", "-v", "ON_ERROR_STOP=1"],
                              stdin="\\timing on\nSELECT refresh_person_features('{%s}'::bigint[]);\n"
                                    % ",".join(map(str, daily)))
-        daily_runs.append(float(re.search(r"Time: ([\d.]+) ms", stdout).group(1)) / 1000)
-    features_10k_s = daily_runs[0]
-    features_10k_again_s = daily_runs[1] if second else None
+        daily_s.append(float(re.search(r"Time: ([\d.]+) ms", stdout).group(1)) / 1000)
+    features_10k_s, features_10k_again_s = (daily_s + [None])[:2]
     log(f"features: all {len(ids)} persons in {features_full_s:.1f} s; {len(first)} in {features_10k_s:.2f} s"
         + (f", then {len(second)} others in {features_10k_again_s:.2f} s" if second else ""))
 
@@ -511,7 +509,7 @@ def run(persons: int, seed: int, seconds: int, first_id: int, admin_url: str, th
         "features_10k_persons": len(first),
         "features_10k_s": round(features_10k_s, 3),
         "features_10k_again_persons": len(second),
-        "features_10k_again_s": round(features_10k_again_s, 3) if second else None,
+        "features_10k_again_s": features_10k_again_s and round(features_10k_again_s, 3),
         "training_set_rows": len(ids),
         "training_set_s": round(training_s, 2),
         "training_set_peak_rss_mb": round(training_rss, 1),
@@ -548,21 +546,19 @@ def targets(results: dict) -> list[dict]:
     """Each figure with a target (issue 16) beside it, met or not, printed as a table. A target
     set at a scale (the ingest ratio at 50k and 1M persons, the features and the API at 1M) is
     shown, not judged, at a smaller N, where fixed costs dominate."""
-    lambda_ = results.get("lambda") and results
-    build = results.get("build")
+    build = results.get("build", {})
     rows = [
         ("ingest / psql \\copy, median of pairs", results["ingest_vs_copy"], ">=", 0.9, 50_000),
-        ("COPY time / ingest time (full load within 1.1x)", results["copy_s"] / results["ingest_s"], ">=", 1 / 1.1,
-         1_000_000),
+        ("full load time / psql \\copy time", results["ingest_s"] / results["copy_s"], "<=", 1.1, 1_000_000),
         ("features, full recompute (s)", results["features_full_s"], "<=", 60, 1_000_000),
         ("features, 10,000 persons, first (s)", results["features_10k_s"], "<=", 2, 1_000_000),
         ("features, 10,000 other persons, next (s)", results.get("features_10k_again_s"), "<=", 2, 1_000_000),
         ("GET /persons/{id} (req/s)", results["api_rps"], ">=", 10_000, 1_000_000),
         ("GET /persons/{id} p99 (ms)", results["api_p99_ms"], "<=", 5, 1_000_000),
-        ("Lambda package, largest zipped (MB)", lambda_ and lambda_["lambda_max_zipped_mb"], "<=", 8, 0),
-        ("Lambda init, slowest median (ms)", lambda_ and lambda_["lambda_max_init_ms"], "<=", 50, 0),
-        ("first build, what make demo builds (s)", build and build["demo_build_s"], "<=", 600, 0),
-        ("then the build make test adds, of its 5 min (s)", build and build["test_build_s"], "<=", 300, 0),
+        ("Lambda package, largest zipped (MB)", results.get("lambda_max_zipped_mb"), "<=", 8, 0),
+        ("Lambda init, slowest median (ms)", results.get("lambda_max_init_ms"), "<=", 50, 0),
+        ("first build, what make demo builds (s)", build.get("demo_build_s"), "<=", 600, 0),
+        ("then the build make test adds, of its 5 min (s)", build.get("test_build_s"), "<=", 300, 0),
     ]
     table = []
     for name, value, op, target, scale in rows:

@@ -6,6 +6,7 @@
 use medrec_testkit::{count, stale_features, TestDb};
 use tokio_postgres::Client;
 
+use crate::generate::generate;
 use crate::medrec;
 
 /// Rows of the persons `persons` (an SQL bigint[] expression) that differ between their own
@@ -32,17 +33,17 @@ async fn differences(client: &Client, persons: &str) -> i64 {
 #[tokio::test]
 async fn many_persons_by_range_or_by_list_equal_everyone() {
     let dir = tempfile::tempdir().unwrap();
-    medrec().run_ok_blocking(&[
-        "generate",
-        "--persons",
-        "2400",
-        "--seed",
-        "3",
-        "--first-person-id",
-        "1000",
-        "--out",
-        dir.path().to_str().unwrap(),
-    ]);
+    generate(
+        dir.path(),
+        &[
+            "--persons",
+            "2400",
+            "--seed",
+            "3",
+            "--first-person-id",
+            "1000",
+        ],
+    );
     let db = TestDb::migrated().await.unwrap();
     medrec()
         .on(&db)

@@ -16,7 +16,8 @@ use serde_json::Value as Json;
 use crate::medrec;
 
 /// Runs `medrec generate ARGS --out DIR`, asserting success.
-fn generate(dir: &Path, args: &[&str]) -> String {
+/// `medrec generate --out dir` with `args`; its stdout.
+pub(crate) fn generate(dir: &Path, args: &[&str]) -> String {
     let mut all = vec!["generate", "--out", dir.to_str().unwrap()];
     all.extend_from_slice(args);
     medrec().run_ok_blocking(&all)

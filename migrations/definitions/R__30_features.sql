@@ -26,8 +26,9 @@ RETURN '2026-12-02.2';
 -- at 1M persons, 10,000 persons took 34 s (all 1M: 73 s); at 50k persons one person's as-of
 -- request took 0.3 s. So when persons are given, each table is also restricted by
 -- `person_id = ANY (persons)` (`__persons__` below), which the planner pushes into the view's
--- arms and answers from the person_id indexes; for everyone (NULL) the restriction is `true` and
--- the statement is the plain set-based one. The text is chosen before planning, so each case
+-- arms and answers from the person_id indexes (or, for every person of a run of ids, by that
+-- range); for everyone (NULL) the restriction is `true` and the statement is the plain
+-- set-based one. The text is chosen before planning, so each case
 -- gets the plan for its own shape; so are the sources (`__labs__`: the table, or its known-at
 -- function).
 --
